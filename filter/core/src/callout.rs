@@ -1,0 +1,95 @@
+//! HTTP call-outs to the IdP, as plain values: the request the host should dispatch and the
+//! result it got back.
+
+use std::time::Duration;
+
+use crate::config::Endpoint;
+use crate::provider::ProviderError;
+
+/// Largest IdP response body the filter reads (discovery, JWKS, token response).
+pub const MAX_RESPONSE_BODY: usize = 256 * 1024;
+
+/// A request for the host to dispatch to an Envoy cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallOut {
+    pub cluster: String,
+    /// Pseudo-headers first (`:method`, `:path`, `:authority`, `:scheme`), then the rest.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub timeout: Duration,
+}
+
+impl CallOut {
+    fn new(method: &str, endpoint: &Endpoint, timeout: Duration) -> Self {
+        Self {
+            cluster: endpoint.cluster.clone(),
+            headers: vec![
+                (":method".into(), method.into()),
+                (":path".into(), endpoint.path.clone()),
+                (":authority".into(), endpoint.authority.clone()),
+                (":scheme".into(), endpoint.url.scheme().into()),
+                ("accept".into(), "application/json".into()),
+                ("user-agent".into(), "oidc-gate".into()),
+            ],
+            body: Vec::new(),
+            timeout,
+        }
+    }
+
+    pub fn get(endpoint: &Endpoint, timeout: Duration) -> Self {
+        Self::new("GET", endpoint, timeout)
+    }
+
+    pub fn post_form(
+        endpoint: &Endpoint,
+        timeout: Duration,
+        form: String,
+        extra: Vec<(String, String)>,
+    ) -> Self {
+        let mut c = Self::new("POST", endpoint, timeout);
+        c.headers.push((
+            "content-type".into(),
+            "application/x-www-form-urlencoded".into(),
+        ));
+        c.headers.extend(extra);
+        c.body = form.into_bytes();
+        c
+    }
+}
+
+/// What came back from a call-out.
+#[derive(Debug, Clone, Copy)]
+pub struct CallResult<'a> {
+    /// `None` when the call failed (reset, timeout, no such cluster): no HTTP status.
+    pub status: Option<u16>,
+    pub body: &'a [u8],
+}
+
+impl<'a> CallResult<'a> {
+    pub fn status(status: u16, body: &'a [u8]) -> Self {
+        Self {
+            status: Some(status),
+            body,
+        }
+    }
+
+    pub fn ok(body: &'a [u8]) -> Self {
+        Self::status(200, body)
+    }
+
+    pub fn failed() -> Self {
+        Self {
+            status: None,
+            body: &[],
+        }
+    }
+
+    /// The body of a 200 answer.
+    pub fn ok_body(&self) -> Result<&'a [u8], ProviderError> {
+        match self.status {
+            None => Err(ProviderError::Unreachable),
+            Some(200) => Ok(self.body),
+            Some(s) => Err(ProviderError::Status(s)),
+        }
+    }
+}

@@ -1,0 +1,816 @@
+//! Whole-flow scenarios of the core: navigation → 302 → callback → token call-out → session
+//! cookie → signed-in request → headers, and each way a step can fail.
+
+use super::*;
+use crate::config::tests::{minimal, parse};
+use crate::env::testing::SeededEntropy;
+use crate::jwt::verify::testing::{TestIdp, CLIENT_ID, ISSUER, NOW};
+use crate::provider::tests::loaded;
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+const HTML: &str = "text/html,application/xhtml+xml";
+
+struct World {
+    gate: Gate,
+    idp: TestIdp,
+    provider: Arc<Provider>,
+    rng: SeededEntropy,
+    /// The browser's cookies.
+    jar: HashMap<String, String>,
+}
+
+fn world_with(config: serde_json::Value) -> World {
+    let cfg = parse(&config);
+    let Ok(cfg) = cfg else {
+        unreachable!("{cfg:?}")
+    };
+    let idp = TestIdp::new();
+    let provider = loaded(&idp);
+    World {
+        gate: Gate::new(cfg),
+        idp,
+        provider,
+        rng: SeededEntropy(42),
+        jar: HashMap::new(),
+    }
+}
+
+fn world() -> World {
+    world_with(minimal())
+}
+
+fn header<'a>(r: &'a Response, name: &str) -> Option<&'a str> {
+    r.headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn set_cookies(r: &Response) -> Vec<&str> {
+    r.headers
+        .iter()
+        .filter(|(n, _)| n == "set-cookie")
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
+fn query(url: &str) -> HashMap<String, String> {
+    let q = url.split_once('?').map(|(_, q)| q).unwrap_or("");
+    form_urlencoded::parse(q.as_bytes()).into_owned().collect()
+}
+
+impl World {
+    fn cookie_header(&self) -> String {
+        let mut pairs: Vec<String> = self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        pairs.sort();
+        pairs.join("; ")
+    }
+
+    fn store(&mut self, r: &Response) {
+        for c in set_cookies(r) {
+            let pair = c.split(';').next().unwrap_or("");
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            if c.contains("Max-Age=0") {
+                self.jar.remove(name);
+            } else {
+                self.jar.insert(name.to_string(), value.to_string());
+            }
+        }
+    }
+
+    fn get(&mut self, path: &str, accept: &str) -> Decision {
+        let cookie = self.cookie_header();
+        let req = Request {
+            method: "GET",
+            scheme: "https",
+            authority: "app.example.com",
+            path,
+            cookie: Some(&cookie),
+            accept: Some(accept),
+            ..Request::default()
+        };
+        self.gate
+            .decide(&req, Some(&self.provider), NOW, &mut self.rng)
+    }
+
+    fn respond(&mut self, path: &str, accept: &str) -> Response {
+        match self.get(path, accept) {
+            Decision::Respond(r) => r,
+            other => unreachable!("expected a local reply for {path}, got {other:?}"),
+        }
+    }
+
+    /// Navigates to `path` without a session and returns the authorize URL's query.
+    fn start(&mut self, path: &str) -> HashMap<String, String> {
+        let r = self.respond(path, HTML);
+        assert_eq!(r.status, 302, "{r:?}");
+        assert_eq!(r.outcome, Outcome::LoginStarted);
+        self.store(&r);
+        let location = header(&r, "location").unwrap_or_default().to_string();
+        assert!(
+            location.starts_with(&format!("{ISSUER}/v1/authorize?")),
+            "{location}"
+        );
+        query(&location)
+    }
+
+    /// The callback up to the token call-out.
+    fn callback(&mut self, query: &str) -> Result<(CallOut, Box<PendingLogin>), Response> {
+        match self.get(&format!("/oauth2/callback?{query}"), HTML) {
+            Decision::Redeem { call, pending } => Ok((call, pending)),
+            Decision::Respond(r) => Err(r),
+            other => unreachable!("{other:?}"),
+        }
+    }
+
+    fn finish(&mut self, pending: Box<PendingLogin>, status: u16, body: &str) -> Response {
+        let r = self.gate.finish_login(
+            *pending,
+            CallResult::status(status, body.as_bytes()),
+            Some(&self.provider),
+            NOW,
+            &mut self.rng,
+        );
+        self.store(&r);
+        r
+    }
+
+    fn id_token(&self, nonce: &str, extra: serde_json::Value) -> String {
+        self.idp.rs256(TestIdp::claims(extra).with_nonce(nonce))
+    }
+
+    /// A complete login; returns the final redirect.
+    fn login(&mut self, path: &str, extra: serde_json::Value) -> Response {
+        let q = self.start(path);
+        let cb = format!("code=the-code&state={}", q["state"]);
+        let Ok((_, pending)) = self.callback(&cb) else {
+            unreachable!()
+        };
+        let body = json!({"id_token": self.id_token(&q["nonce"], extra), "access_token": "at-123", "token_type": "Bearer"});
+        self.finish(pending, 200, &body.to_string())
+    }
+}
+
+#[test]
+fn navigation_without_session_redirects_to_the_idp_with_state_nonce_and_pkce() {
+    let mut w = world();
+    let q = w.start("/dashboard?tab=1");
+    assert_eq!(q["response_type"], "code");
+    assert_eq!(q["client_id"], CLIENT_ID);
+    assert_eq!(q["redirect_uri"], "https://app.example.com/oauth2/callback");
+    assert_eq!(q["scope"], "openid email profile");
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert_eq!(q["state"].len(), 43);
+    assert_eq!(q["nonce"].len(), 43);
+    assert_ne!(q["state"], q["nonce"]);
+    assert_eq!(q["code_challenge"].len(), 43);
+    let csrf: Vec<&String> = w.jar.keys().filter(|k| k.ends_with("_csrf")).collect();
+    assert_eq!(csrf.len(), 1);
+    assert!(csrf[0].starts_with("_oauth2_proxy_"));
+}
+
+#[test]
+fn login_state_cookie_has_the_configured_attributes_and_15_minutes() {
+    let mut w = world();
+    let r = w.respond("/", HTML);
+    let c = set_cookies(&r);
+    assert_eq!(c.len(), 1);
+    assert!(
+        c[0].ends_with("; Path=/; Max-Age=900; HttpOnly; Secure; SameSite=Lax"),
+        "{}",
+        c[0]
+    );
+}
+
+#[test]
+fn full_login_sets_the_session_and_returns_to_the_original_url() {
+    let mut w = world();
+    let q = w.start("/dashboard?tab=1");
+    let cb = format!("code=c0de&state={}&iss={}", q["state"], ISSUER);
+    let Ok((call, pending)) = w.callback(&cb) else {
+        unreachable!()
+    };
+    assert_eq!(call.cluster, "outbound|443||dev-123456.okta.com");
+    let h: HashMap<&str, &str> = call
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(h[":method"], "POST");
+    assert_eq!(h[":path"], "/oauth2/default/v1/token");
+    assert_eq!(h[":authority"], "dev-123456.okta.com");
+    assert_eq!(h["content-type"], "application/x-www-form-urlencoded");
+    assert_eq!(
+        h["authorization"],
+        format!("Basic {}", STANDARD.encode(format!("{CLIENT_ID}:s3cr3t")))
+    );
+    let form: HashMap<String, String> = form_urlencoded::parse(&call.body).into_owned().collect();
+    assert_eq!(form["grant_type"], "authorization_code");
+    assert_eq!(form["code"], "c0de");
+    assert_eq!(
+        form["redirect_uri"],
+        "https://app.example.com/oauth2/callback"
+    );
+    assert_eq!(form["code_verifier"].len(), 43);
+    assert!(!form.contains_key("client_secret"));
+
+    let body = json!({"id_token": w.id_token(&q["nonce"], json!({})), "access_token": "at", "token_type": "Bearer"});
+    let r = w.finish(pending, 200, &body.to_string());
+    assert_eq!(r.status, 302);
+    assert_eq!(r.outcome, Outcome::LoginCompleted);
+    assert_eq!(header(&r, "location"), Some("/dashboard?tab=1"));
+    let cookies = set_cookies(&r);
+    assert!(cookies
+        .iter()
+        .any(|c| c.starts_with("_oauth2_proxy=") && c.contains("Max-Age=604800")));
+    assert!(
+        w.jar.keys().all(|k| !k.ends_with("_csrf")),
+        "the flow cookie is removed"
+    );
+
+    let Decision::Forward {
+        plan,
+        outcome,
+        user,
+    } = w.get("/dashboard?tab=1", HTML)
+    else {
+        unreachable!()
+    };
+    assert_eq!(outcome, Outcome::Authenticated);
+    assert_eq!(user.as_deref(), Some("00u-alice"));
+    assert!(plan
+        .set
+        .contains(&("x-auth-request-email", "alice@example.com".to_string())));
+    assert!(plan
+        .set
+        .contains(&("x-auth-request-groups", "admins,everyone".to_string())));
+    assert_eq!(
+        plan.cookie,
+        CookieRewrite::Remove,
+        "the session cookie is not forwarded upstream"
+    );
+}
+
+#[test]
+fn client_secret_basic_form_encodes_before_base64_and_post_puts_it_in_the_body() {
+    let mut v = minimal();
+    v["client_secret"] = json!("se cret&+=/");
+    let mut w = world_with(v.clone());
+    let q = w.start("/");
+    let Ok((call, _)) = w.callback(&format!("code=x&state={}", q["state"])) else {
+        unreachable!()
+    };
+    let auth = call
+        .headers
+        .iter()
+        .find(|(k, _)| k == "authorization")
+        .map(|(_, v)| v.clone());
+    assert_eq!(
+        auth,
+        Some(format!(
+            "Basic {}",
+            STANDARD.encode(format!("{CLIENT_ID}:se+cret%26%2B%3D%2F"))
+        ))
+    );
+
+    v["client_auth_method"] = json!("client_secret_post");
+    let mut w = world_with(v);
+    let q = w.start("/");
+    let Ok((call, _)) = w.callback(&format!("code=x&state={}", q["state"])) else {
+        unreachable!()
+    };
+    assert!(call.headers.iter().all(|(k, _)| k != "authorization"));
+    let form: HashMap<String, String> = form_urlencoded::parse(&call.body).into_owned().collect();
+    assert_eq!(form["client_secret"], "se cret&+=/");
+    assert_eq!(form["client_id"], CLIENT_ID);
+}
+
+#[test]
+fn pkce_off_when_code_challenge_method_is_empty() {
+    let mut v = minimal();
+    v["code_challenge_method"] = json!("");
+    let mut w = world_with(v);
+    let q = w.start("/");
+    assert!(!q.contains_key("code_challenge"));
+    let Ok((call, _)) = w.callback(&format!("code=x&state={}", q["state"])) else {
+        unreachable!()
+    };
+    let form: HashMap<String, String> = form_urlencoded::parse(&call.body).into_owned().collect();
+    assert!(!form.contains_key("code_verifier"));
+}
+
+#[test]
+fn api_requests_get_401_json_never_a_redirect() {
+    let mut v = minimal();
+    v["api_routes"] = json!(["^/api/"]);
+    let mut w = world_with(v);
+    for (path, accept) in [
+        ("/api/items", HTML),
+        ("/page", "application/json"),
+        ("/page", "*/*"),
+    ] {
+        let r = w.respond(path, accept);
+        assert_eq!(r.status, 401, "{path} {accept}");
+        assert_eq!(header(&r, "content-type"), Some("application/json"));
+        assert!(r.body.contains("\"error\":\"no_session\""), "{}", r.body);
+    }
+    let cookie = String::new();
+    for (xrw, mode) in [
+        (Some("XMLHttpRequest"), None),
+        (None, Some("cors")),
+        (None, Some("no-cors")),
+    ] {
+        let req = Request {
+            method: "GET",
+            authority: "app.example.com",
+            path: "/page",
+            accept: Some(HTML),
+            cookie: Some(&cookie),
+            x_requested_with: xrw,
+            sec_fetch_mode: mode,
+            ..Request::default()
+        };
+        let Decision::Respond(r) = w.gate.decide(&req, Some(&w.provider), NOW, &mut w.rng) else {
+            unreachable!()
+        };
+        assert_eq!(r.status, 401, "{xrw:?} {mode:?}");
+    }
+}
+
+#[test]
+fn cors_preflight_and_skip_auth_routes_pass_without_login_but_never_with_spoofed_identity() {
+    let mut v = minimal();
+    v["skip_auth_routes"] = json!(["^/healthz$", "GET=^/public/"]);
+    let w = world_with(v);
+    let mut rng = SeededEntropy(1);
+    let req = |method, path, acrm| Request {
+        method,
+        authority: "app.example.com",
+        path,
+        access_control_request_method: acrm,
+        ..Request::default()
+    };
+    for (r, expected) in [
+        (req("OPTIONS", "/x", Some("POST")), Outcome::Preflight),
+        (req("GET", "/healthz", None), Outcome::Public),
+        (req("GET", "/public/app.css", None), Outcome::Public),
+    ] {
+        let Decision::Forward { plan, outcome, .. } = w.gate.decide(&r, None, NOW, &mut rng) else {
+            unreachable!()
+        };
+        assert_eq!(outcome, expected);
+        assert!(plan.remove.contains(&"x-auth-request-user") && plan.set.is_empty());
+    }
+    let Decision::Respond(r) = w
+        .gate
+        .decide(&req("POST", "/public/x", None), None, NOW, &mut rng)
+    else {
+        unreachable!()
+    };
+    assert_eq!(r.status, 401);
+    let Decision::Respond(r) = w
+        .gate
+        .decide(&req("OPTIONS", "/x", None), None, NOW, &mut rng)
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        r.status, 401,
+        "OPTIONS without Access-Control-Request-Method is not a preflight"
+    );
+}
+
+#[test]
+fn group_and_email_domain_denials_are_403_and_keep_the_session() {
+    let mut v = minimal();
+    v["allowed_groups"] = json!(["admins"]);
+    let mut w = world_with(v);
+    let r = w.login(
+        "/",
+        json!({"groups": ["everyone"], "email": "bob@example.com"}),
+    );
+    assert_eq!(r.status, 302);
+    let r = w.respond("/", HTML);
+    assert_eq!(
+        (r.status, &r.outcome),
+        (403, &Outcome::Denied(Denial::Group))
+    );
+    assert!(r.body.contains("bob@example.com") && r.body.contains("/oauth2/sign_out"));
+    assert!(set_cookies(&r).is_empty(), "the session is kept");
+
+    let mut v = minimal();
+    v["email_domains"] = json!(["corp.example"]);
+    let mut w = world_with(v);
+    w.login("/", json!({}));
+    let r = w.respond("/", HTML);
+    assert_eq!(
+        (r.status, &r.outcome),
+        (403, &Outcome::Denied(Denial::EmailDomain))
+    );
+}
+
+#[test]
+fn unverified_email_is_refused_unless_allowed() {
+    let mut w = world();
+    let r = w.login("/", json!({"email_verified": false}));
+    assert_eq!((r.status, r.outcome.code()), (403, "email_unverified"));
+    assert!(!w.jar.contains_key("_oauth2_proxy"));
+
+    let mut v = minimal();
+    v["insecure_oidc_allow_unverified_email"] = json!(true);
+    let mut w = world_with(v);
+    assert_eq!(w.login("/", json!({"email_verified": false})).status, 302);
+}
+
+#[test]
+fn callback_rejections() {
+    let mut w = world();
+    let q = w.start("/");
+    let state = q["state"].clone();
+    let cases: Vec<(String, u16, &str)> = vec![
+        (
+            format!("error=access_denied&state={state}"),
+            403,
+            "idp_error",
+        ),
+        (
+            format!("error=server_error&state={state}"),
+            502,
+            "idp_error",
+        ),
+        ("code=x".to_string(), 400, "callback_missing_state"),
+        (format!("state={state}"), 400, "callback_missing_code"),
+        (
+            "code=x&state=another-browsers-state".to_string(),
+            403,
+            "login_state_missing",
+        ),
+        (
+            format!("code=x&state={}X", state.get(..42).unwrap_or_default()),
+            403,
+            "state_mismatch",
+        ),
+        (
+            format!("code=x&state={state}&iss=https://evil.example"),
+            403,
+            "callback_iss_mismatch",
+        ),
+    ];
+    for (q, status, code) in cases {
+        let saved = w.jar.clone();
+        let r = w.callback(&q).err().unwrap_or_else(|| unreachable!("{q}"));
+        assert_eq!((r.status, r.outcome.code()), (status, code), "{q}");
+        assert!(r.body.contains("Sign-in Failed"), "{}", r.body);
+        w.jar = saved;
+    }
+}
+
+#[test]
+fn expired_login_state_is_refused() {
+    let mut w = world();
+    let q = w.start("/");
+    let cookie = w.cookie_header();
+    let path = format!("/oauth2/callback?code=x&state={}", q["state"]);
+    let req = Request {
+        method: "GET",
+        authority: "app.example.com",
+        path: &path,
+        cookie: Some(&cookie),
+        accept: Some(HTML),
+        ..Request::default()
+    };
+    let Decision::Respond(r) = w
+        .gate
+        .decide(&req, Some(&w.provider), NOW + 901, &mut w.rng)
+    else {
+        unreachable!()
+    };
+    assert_eq!(r.outcome.code(), "login_state_expired");
+}
+
+#[test]
+fn a_replayed_callback_finds_no_login_state() {
+    let mut w = world();
+    let q = w.start("/");
+    let cb = format!("code=c&state={}", q["state"]);
+    let Ok((_, pending)) = w.callback(&cb) else {
+        unreachable!()
+    };
+    let body = json!({"id_token": w.id_token(&q["nonce"], json!({}))});
+    assert_eq!(w.finish(pending, 200, &body.to_string()).status, 302);
+    let r = w.callback(&cb).err().unwrap_or_else(|| unreachable!());
+    assert_eq!((r.status, r.outcome.code()), (403, "login_state_missing"));
+}
+
+#[test]
+fn token_endpoint_outcomes() {
+    let cases: Vec<(Option<u16>, String, u16, &str)> = vec![
+        (None, String::new(), 503, "idp_unreachable"),
+        (
+            Some(400),
+            r#"{"error":"invalid_grant"}"#.into(),
+            403,
+            "code_exchange_refused",
+        ),
+        (
+            Some(401),
+            r#"{"error":"invalid_client"}"#.into(),
+            403,
+            "code_exchange_refused",
+        ),
+        (Some(500), "oops".into(), 502, "code_exchange_refused"),
+        (Some(200), "not json".into(), 502, "token_response_invalid"),
+        (
+            Some(200),
+            r#"{"access_token":"only"}"#.into(),
+            502,
+            "token_response_invalid",
+        ),
+        (
+            Some(200),
+            format!(r#"{{"id_token":"{}"}}"#, "x".repeat(300 * 1024)),
+            502,
+            "token_response_invalid",
+        ),
+    ];
+    for (status, body, expected, code) in cases {
+        let mut w = world();
+        let q = w.start("/");
+        let Ok((_, pending)) = w.callback(&format!("code=c&state={}", q["state"])) else {
+            unreachable!()
+        };
+        let result = match status {
+            Some(s) => CallResult::status(s, body.as_bytes()),
+            None => CallResult::failed(),
+        };
+        let r = w
+            .gate
+            .finish_login(*pending, result, Some(&w.provider), NOW, &mut w.rng);
+        assert_eq!(
+            (r.status, r.outcome.code()),
+            (expected, code),
+            "{status:?} {body:.40}"
+        );
+        assert!(
+            set_cookies(&r).iter().any(|c| c.contains("_csrf=;")),
+            "the flow cookie is cleared"
+        );
+        assert!(set_cookies(&r)
+            .iter()
+            .all(|c| !c.starts_with("_oauth2_proxy=")));
+    }
+}
+
+#[test]
+fn id_token_from_another_login_fails_the_nonce_check() {
+    let mut w = world();
+    let q = w.start("/");
+    let Ok((_, pending)) = w.callback(&format!("code=c&state={}", q["state"])) else {
+        unreachable!()
+    };
+    let body = json!({"id_token": w.id_token("some-other-nonce", json!({}))});
+    let r = w.finish(pending, 200, &body.to_string());
+    assert_eq!((r.status, r.outcome.code()), (403, "nonce_mismatch"));
+}
+
+#[test]
+fn tampered_or_foreign_session_cookie_means_a_new_login() {
+    let mut w = world();
+    w.login("/", json!({}));
+    let v = w.jar.get("_oauth2_proxy").cloned().unwrap_or_default();
+    let flipped: String = v.chars().rev().collect();
+    w.jar.insert("_oauth2_proxy".into(), flipped);
+    let r = w.respond("/", HTML);
+    assert_eq!(r.outcome, Outcome::LoginStarted);
+    let r = w.respond("/", "application/json");
+    assert_eq!(
+        r.outcome,
+        Outcome::Unauthenticated(SessionError::Unreadable)
+    );
+}
+
+#[test]
+fn sign_out_clears_every_part_and_only_follows_local_paths() {
+    let mut w = world();
+    w.login("/", json!({}));
+    w.jar.insert("_oauth2_proxy_1".into(), "stale".into());
+    w.jar
+        .insert("_oauth2_proxy_abcdefgh_csrf".into(), "x".into());
+    for (rd, target) in [
+        ("/bye", "/bye"),
+        ("https://evil.example/", "/"),
+        ("//evil.example", "/"),
+        ("/\\evil.example", "/"),
+        ("%2F%2Fevil.example", "/"),
+        ("javascript:alert(1)", "/"),
+    ] {
+        let r = w.respond(&format!("/oauth2/sign_out?rd={rd}"), HTML);
+        assert_eq!(r.status, 302);
+        assert_eq!(header(&r, "location"), Some(target), "{rd}");
+        let cleared: Vec<&str> = set_cookies(&r)
+            .iter()
+            .map(|c| c.split('=').next().unwrap_or(""))
+            .collect();
+        for name in [
+            "_oauth2_proxy",
+            "_oauth2_proxy_1",
+            "_oauth2_proxy_abcdefgh_csrf",
+        ] {
+            assert!(cleared.contains(&name), "{name} in {cleared:?}");
+        }
+    }
+}
+
+#[test]
+fn nothing_that_needs_the_idp_happens_before_the_provider_is_loaded() {
+    let mut w = world();
+    w.login("/", json!({}));
+    let cookie = w.cookie_header();
+    let req = |path, cookie| Request {
+        method: "GET",
+        authority: "app.example.com",
+        path,
+        cookie,
+        accept: Some(HTML),
+        ..Request::default()
+    };
+    // A signed-in user keeps working from the cookie.
+    let d = w
+        .gate
+        .decide(&req("/", Some(&cookie)), None, NOW, &mut w.rng);
+    assert!(matches!(
+        d,
+        Decision::Forward {
+            outcome: Outcome::Authenticated,
+            ..
+        }
+    ));
+    // A new login waits.
+    let Decision::Respond(r) = w.gate.decide(&req("/", None), None, NOW, &mut w.rng) else {
+        unreachable!()
+    };
+    assert_eq!((r.status, header(&r, "retry-after")), (503, Some("5")));
+}
+
+#[test]
+fn session_expires_with_cookie_expire() {
+    let mut v = minimal();
+    v["cookie_expire"] = json!("1h");
+    let mut w = world_with(v);
+    w.login("/", json!({}));
+    let cookie = w.cookie_header();
+    let req = Request {
+        method: "GET",
+        authority: "app.example.com",
+        path: "/",
+        cookie: Some(&cookie),
+        accept: Some("application/json"),
+        ..Request::default()
+    };
+    let d = w.gate.decide(&req, None, NOW + 3599, &mut w.rng);
+    assert!(matches!(d, Decision::Forward { .. }));
+    let Decision::Respond(r) = w.gate.decide(&req, None, NOW + 3600, &mut w.rng) else {
+        unreachable!()
+    };
+    assert_eq!(r.outcome, Outcome::Unauthenticated(SessionError::Expired));
+}
+
+#[test]
+fn tokens_are_kept_only_when_a_header_needs_them() {
+    let mut w = world();
+    w.login("/", json!({}));
+    let session = w
+        .gate
+        .sessions()
+        .decode(&RequestCookies::parse(Some(&w.cookie_header())), NOW);
+    let Ok(s) = session else { unreachable!() };
+    assert!(s.id_token.is_none() && s.access_token.is_none() && s.refresh_token.is_none());
+
+    let mut v = minimal();
+    v["set_authorization_header"] = json!(true);
+    v["pass_access_token"] = json!(true);
+    let mut w = world_with(v);
+    w.login("/", json!({}));
+    let Decision::Forward { plan, .. } = w.get("/", HTML) else {
+        unreachable!()
+    };
+    assert!(plan
+        .set
+        .iter()
+        .any(|(k, v)| *k == "authorization" && v.starts_with("Bearer ey")));
+    assert!(plan
+        .set
+        .contains(&("x-auth-request-access-token", "at-123".to_string())));
+}
+
+#[test]
+fn redirect_uri_follows_the_request_or_the_configuration() {
+    let mut w = world();
+    let cookie = String::new();
+    let req = Request {
+        method: "GET",
+        scheme: "http",
+        authority: "localhost:8080",
+        path: "/",
+        cookie: Some(&cookie),
+        accept: Some(HTML),
+        ..Request::default()
+    };
+    let Decision::Respond(r) = w.gate.decide(&req, Some(&w.provider), NOW, &mut w.rng) else {
+        unreachable!()
+    };
+    assert_eq!(
+        query(header(&r, "location").unwrap_or(""))["redirect_uri"],
+        "http://localhost:8080/oauth2/callback"
+    );
+    let bad = Request {
+        authority: "evil.example/x?",
+        ..req
+    };
+    let Decision::Respond(r) = w.gate.decide(&bad, Some(&w.provider), NOW, &mut w.rng) else {
+        unreachable!()
+    };
+    assert_eq!(r.status, 400);
+
+    let mut v = minimal();
+    v["redirect_url"] = json!("https://auth.example.com/oauth2/callback");
+    let mut w = world_with(v);
+    let q = w.start("/");
+    assert_eq!(
+        q["redirect_uri"],
+        "https://auth.example.com/oauth2/callback"
+    );
+}
+
+#[test]
+fn start_endpoint_honours_local_rd_only() {
+    let mut w = world();
+    for (rd, expected) in [
+        ("/after", "/after"),
+        ("https://evil.example", "/"),
+        ("//evil.example", "/"),
+    ] {
+        let q = w.start(&format!("/oauth2/start?rd={rd}"));
+        let Ok((_, pending)) = w.callback(&format!("code=c&state={}", q["state"])) else {
+            unreachable!()
+        };
+        let body = json!({"id_token": w.id_token(&q["nonce"], json!({}))});
+        let r = w.finish(pending, 200, &body.to_string());
+        assert_eq!(header(&r, "location"), Some(expected), "{rd}");
+        w.jar.clear();
+    }
+}
+
+#[test]
+fn unknown_prefix_paths_are_404_and_the_prefix_boundary_is_respected() {
+    let mut w = world();
+    assert_eq!(w.respond("/oauth2/nope", HTML).status, 404);
+    // /oauth2x is the app's, not the filter's.
+    assert_eq!(w.respond("/oauth2x", HTML).outcome, Outcome::LoginStarted);
+}
+
+#[test]
+fn many_parallel_logins_keep_at_most_three_flow_cookies() {
+    let mut w = world();
+    for _ in 0..6 {
+        w.start("/");
+    }
+    assert!(w.jar.keys().filter(|k| k.ends_with("_csrf")).count() <= 3);
+    // Two tabs: the first flow still completes after a second one started.
+    let mut w = world();
+    let first = w.start("/one");
+    let second = w.start("/two");
+    for (q, path) in [(first, "/one"), (second, "/two")] {
+        let Ok((_, pending)) = w.callback(&format!("code=c&state={}", q["state"])) else {
+            unreachable!()
+        };
+        let body = json!({"id_token": w.id_token(&q["nonce"], json!({}))});
+        assert_eq!(
+            header(&w.finish(pending, 200, &body.to_string()), "location"),
+            Some(path)
+        );
+    }
+}
+
+#[test]
+fn no_randomness_fails_closed() {
+    let w = world();
+    let req = Request {
+        method: "GET",
+        authority: "app.example.com",
+        path: "/",
+        accept: Some(HTML),
+        ..Request::default()
+    };
+    let Decision::Respond(r) = w.gate.decide(
+        &req,
+        Some(&w.provider),
+        NOW,
+        &mut crate::env::testing::NoEntropy,
+    ) else {
+        unreachable!()
+    };
+    assert_eq!(r.status, 500);
+}

@@ -1,0 +1,120 @@
+//! Turning verified ID-token claims into the identity the session carries, with the configured
+//! claim names (`user_id_claim`, `oidc_email_claim`, `oidc_groups_claim`).
+
+use serde_json::{Map, Value};
+
+use crate::config::ClaimNames;
+
+/// The identity of a signed-in user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub user: String,
+    pub email: String,
+    pub email_verified: Option<bool>,
+    pub groups: Vec<String>,
+    pub preferred_username: String,
+}
+
+fn string_claim(claims: &Map<String, Value>, subject: &str, name: &str) -> Option<String> {
+    if name == "sub" {
+        return Some(subject.to_string());
+    }
+    match claims.get(name)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// `email_verified` is a boolean, though some providers send the string "true"/"false".
+fn bool_claim(claims: &Map<String, Value>, name: &str) -> Option<bool> {
+    match claims.get(name)? {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
+        Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
+        _ => Some(false),
+    }
+}
+
+/// Groups come as a list of strings, or (some providers) one string.
+fn groups_claim(claims: &Map<String, Value>, name: &str) -> Vec<String> {
+    match claims.get(name) {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        Some(Value::String(s)) if !s.is_empty() => vec![s.clone()],
+        _ => Vec::new(),
+    }
+}
+
+impl Identity {
+    pub fn from_claims(subject: &str, claims: &Map<String, Value>, names: &ClaimNames) -> Self {
+        let email = string_claim(claims, subject, &names.email).unwrap_or_default();
+        Self {
+            user: string_claim(claims, subject, &names.user_id)
+                .unwrap_or_else(|| subject.to_string()),
+            email,
+            email_verified: bool_claim(claims, "email_verified"),
+            groups: groups_claim(claims, &names.groups),
+            preferred_username: string_claim(claims, subject, "preferred_username")
+                .unwrap_or_default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn names() -> ClaimNames {
+        ClaimNames {
+            email: "email".into(),
+            groups: "groups".into(),
+            user_id: "sub".into(),
+        }
+    }
+
+    fn claims(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn reads_the_configured_claims() {
+        let c = claims(
+            json!({"email": "a@x.io", "email_verified": true, "groups": ["g1", 7, "g2"], "preferred_username": "a"}),
+        );
+        let id = Identity::from_claims("00u1", &c, &names());
+        assert_eq!(id.user, "00u1");
+        assert_eq!(id.email, "a@x.io");
+        assert_eq!(id.email_verified, Some(true));
+        assert_eq!(id.groups, vec!["g1", "g2"]);
+        assert_eq!(id.preferred_username, "a");
+        let custom = ClaimNames {
+            email: "upn".into(),
+            groups: "roles".into(),
+            user_id: "email".into(),
+        };
+        let c = claims(json!({"upn": "b@x.io", "email": "e@x.io", "roles": "admin"}));
+        let id = Identity::from_claims("00u2", &c, &custom);
+        assert_eq!((id.user.as_str(), id.email.as_str()), ("e@x.io", "b@x.io"));
+        assert_eq!(id.groups, vec!["admin"]);
+    }
+
+    #[test]
+    fn email_verified_forms() {
+        let v = |x: Value| {
+            Identity::from_claims("s", &claims(json!({"email_verified": x})), &names())
+                .email_verified
+        };
+        assert_eq!(v(json!(false)), Some(false));
+        assert_eq!(v(json!("false")), Some(false));
+        assert_eq!(v(json!("TRUE")), Some(true));
+        assert_eq!(v(json!(0)), Some(false));
+        assert_eq!(
+            Identity::from_claims("s", &Map::new(), &names()).email_verified,
+            None
+        );
+    }
+}

@@ -1,0 +1,7 @@
+//! JSON Web Tokens: the provider's key set (`jwks`) and ID-token verification (`verify`).
+
+pub mod jwks;
+pub mod verify;
+
+pub use jwks::{Algorithm, JwksError, KeySet};
+pub use verify::{verify_id_token, Claims, IdTokenCheck, VerifyError};

@@ -1,0 +1,28 @@
+//! oidc-gate-core: everything oidc-gate decides, with no dependency on proxy-wasm. The host
+//! (the Wasm adapter, the CLI, benchmarks) passes in requests, the clock and randomness, and
+//! carries out the decisions that come back.
+
+pub mod callout;
+pub mod config;
+pub mod cookies;
+pub mod duration;
+pub mod env;
+pub mod flow;
+pub mod headers;
+pub mod identity;
+pub mod jwt;
+pub mod login;
+pub mod pages;
+pub mod policy;
+pub mod provider;
+pub mod routes;
+pub mod seal;
+pub mod secret;
+pub mod session;
+
+pub use callout::{CallOut, CallResult};
+pub use config::{Config, ConfigError};
+pub use env::{Entropy, EntropyError, UnixTime};
+pub use flow::{Decision, Gate, Outcome, PendingLogin, Request, Response};
+pub use headers::{CookieRewrite, HeaderPlan};
+pub use provider::{Fetch, Loaded, Provider, ProviderError, ProviderLoader};

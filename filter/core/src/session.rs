@@ -1,0 +1,270 @@
+//! The session: the verified identity (and, only when a header needs them, the tokens), sealed
+//! into the session cookie. A session too large for one cookie is split into `<name>_0`,
+//! `<name>_1`, … and joined on read, as OAuth2-Proxy does.
+
+use serde::{Deserialize, Serialize};
+
+use crate::cookies::RequestCookies;
+use crate::env::{Entropy, EntropyError, UnixTime};
+use crate::seal::Sealer;
+
+/// The longest cookie value written in one cookie; browsers keep at least 4096 bytes for name,
+/// value and attributes together.
+pub const MAX_COOKIE_VALUE: usize = 3800;
+/// A bound on the number of parts read back, against hostile requests.
+const MAX_PARTS: usize = 16;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    #[serde(rename = "u")]
+    pub user: String,
+    #[serde(rename = "e", default)]
+    pub email: String,
+    #[serde(rename = "g", default)]
+    pub groups: Vec<String>,
+    #[serde(rename = "p", default)]
+    pub preferred_username: String,
+    #[serde(rename = "c")]
+    pub created_at: UnixTime,
+    #[serde(rename = "x")]
+    pub expires_at: UnixTime,
+    #[serde(rename = "it", default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    #[serde(rename = "at", default, skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
+    #[serde(rename = "rt", default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+/// Why no session was read. All mean "not signed in"; the variant is for the log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionError {
+    Absent,
+    /// Tampered, sealed with another secret, or not ours at all.
+    Unreadable,
+    Expired,
+}
+
+impl SessionError {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Absent => "no_session",
+            Self::Unreadable => "session_unreadable",
+            Self::Expired => "session_expired",
+        }
+    }
+}
+
+/// Seals and opens sessions for one cookie name.
+#[derive(Debug, Clone)]
+pub struct SessionCodec {
+    sealer: Sealer,
+    name: String,
+}
+
+impl SessionCodec {
+    pub fn new(sealer: Sealer, name: String) -> Self {
+        Self { sealer, name }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn part_name(&self, i: usize) -> String {
+        format!("{}_{i}", self.name)
+    }
+
+    /// Whether a cookie name is the session cookie or one of its parts.
+    pub fn owns(&self, cookie: &str) -> bool {
+        match cookie.strip_prefix(self.name.as_str()) {
+            Some("") => true,
+            Some(rest) => rest
+                .strip_prefix('_')
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())),
+            None => false,
+        }
+    }
+
+    /// The cookies (name, value) that carry this session, in order.
+    pub fn encode(
+        &self,
+        session: &Session,
+        rng: &mut dyn Entropy,
+    ) -> Result<Vec<(String, String)>, EntropyError> {
+        let json = serde_json::to_vec(session).map_err(|_| EntropyError)?;
+        let sealed = self.sealer.seal(&json, &self.name, rng)?;
+        if sealed.len() <= MAX_COOKIE_VALUE {
+            return Ok(vec![(self.name.clone(), sealed)]);
+        }
+        // base64url is ASCII, so byte chunks are valid strings.
+        Ok(sealed
+            .as_bytes()
+            .chunks(MAX_COOKIE_VALUE)
+            .enumerate()
+            .map(|(i, c)| (self.part_name(i), String::from_utf8_lossy(c).into_owned()))
+            .collect())
+    }
+
+    /// The sealed value: the plain cookie, or the parts `_0`, `_1`, … joined.
+    fn sealed_value(&self, cookies: &RequestCookies<'_>) -> Option<String> {
+        if let Some(v) = cookies.get(&self.name) {
+            return Some(v.to_string());
+        }
+        let mut joined = String::new();
+        for i in 0..MAX_PARTS {
+            match cookies.get(&self.part_name(i)) {
+                Some(part) => joined.push_str(part),
+                None => break,
+            }
+        }
+        (!joined.is_empty()).then_some(joined)
+    }
+
+    pub fn decode(
+        &self,
+        cookies: &RequestCookies<'_>,
+        now: UnixTime,
+    ) -> Result<Session, SessionError> {
+        let sealed = self.sealed_value(cookies).ok_or(SessionError::Absent)?;
+        let plain = self
+            .sealer
+            .open(&sealed, &self.name)
+            .map_err(|_| SessionError::Unreadable)?;
+        let session: Session =
+            serde_json::from_slice(&plain).map_err(|_| SessionError::Unreadable)?;
+        if session.expires_at <= now {
+            return Err(SessionError::Expired);
+        }
+        Ok(session)
+    }
+
+    /// The request's cookies that belong to the session (to delete them, or to strip them).
+    pub fn present<'a>(
+        &'a self,
+        cookies: &'a RequestCookies<'a>,
+    ) -> impl Iterator<Item = &'a str> + 'a {
+        cookies.names().filter(move |n| self.owns(n))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::env::testing::SeededEntropy;
+    use crate::secret::CookieSecret;
+
+    pub fn codec() -> SessionCodec {
+        let s = CookieSecret::from_base64(crate::config::tests::COOKIE_SECRET);
+        let Ok(s) = s else { unreachable!() };
+        SessionCodec::new(Sealer::new(&s.derive("session")), "_oauth2_proxy".into())
+    }
+
+    pub fn alice(now: UnixTime) -> Session {
+        Session {
+            user: "00u-alice".into(),
+            email: "alice@example.com".into(),
+            groups: vec!["admins".into(), "everyone".into()],
+            preferred_username: "alice".into(),
+            created_at: now,
+            expires_at: now + 3600,
+            id_token: None,
+            access_token: None,
+            refresh_token: None,
+        }
+    }
+
+    fn header(cookies: &[(String, String)]) -> String {
+        cookies
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    #[test]
+    fn round_trip() {
+        let c = codec();
+        let s = alice(1000);
+        let cookies = c.encode(&s, &mut SeededEntropy(1)).unwrap_or_default();
+        assert_eq!(cookies.len(), 1);
+        let h = header(&cookies);
+        assert_eq!(c.decode(&RequestCookies::parse(Some(&h)), 1001), Ok(s));
+    }
+
+    #[test]
+    fn expired_tampered_and_foreign_sessions_are_not_sessions() {
+        let c = codec();
+        let cookies = c
+            .encode(&alice(1000), &mut SeededEntropy(1))
+            .unwrap_or_default();
+        let h = header(&cookies);
+        assert_eq!(
+            c.decode(&RequestCookies::parse(Some(&h)), 4600),
+            Err(SessionError::Expired)
+        );
+        let tampered = h.replacen("=A", "=B", 1);
+        let tampered = if tampered == h {
+            h.replacen("=", "=A", 1)
+        } else {
+            tampered
+        };
+        assert_eq!(
+            c.decode(&RequestCookies::parse(Some(&tampered)), 1001),
+            Err(SessionError::Unreadable)
+        );
+        assert_eq!(
+            c.decode(&RequestCookies::parse(Some("x=1")), 1001),
+            Err(SessionError::Absent)
+        );
+        let other = CookieSecret::from_base64("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+        let Ok(other) = other else { unreachable!() };
+        let foreign = SessionCodec::new(
+            Sealer::new(&other.derive("session")),
+            "_oauth2_proxy".into(),
+        );
+        let f = header(
+            &foreign
+                .encode(&alice(1000), &mut SeededEntropy(2))
+                .unwrap_or_default(),
+        );
+        assert_eq!(
+            c.decode(&RequestCookies::parse(Some(&f)), 1001),
+            Err(SessionError::Unreadable)
+        );
+    }
+
+    #[test]
+    fn large_sessions_split_and_join() {
+        let c = codec();
+        let mut s = alice(1000);
+        s.groups = (0..50)
+            .map(|i| format!("group-with-a-long-name-{i:03}"))
+            .collect();
+        s.id_token = Some("i".repeat(1500));
+        s.access_token = Some("a".repeat(1500));
+        s.refresh_token = Some("r".repeat(300));
+        let cookies = c.encode(&s, &mut SeededEntropy(3)).unwrap_or_default();
+        assert!(cookies.len() >= 2, "{}", cookies.len());
+        assert_eq!(cookies[0].0, "_oauth2_proxy_0");
+        assert!(cookies.iter().all(|(_, v)| v.len() <= MAX_COOKIE_VALUE));
+        let h = format!("other=1; {}", header(&cookies));
+        let parsed = RequestCookies::parse(Some(&h));
+        assert_eq!(c.decode(&parsed, 1001), Ok(s));
+        assert_eq!(c.present(&parsed).count(), cookies.len());
+        // A missing middle part breaks the seal: the session is unreadable, never partial.
+        let without_first = header(cookies.get(1..).unwrap_or_default());
+        assert!(c
+            .decode(&RequestCookies::parse(Some(&without_first)), 1001)
+            .is_err());
+    }
+
+    #[test]
+    fn owns_only_its_names() {
+        let c = codec();
+        assert!(c.owns("_oauth2_proxy") && c.owns("_oauth2_proxy_0") && c.owns("_oauth2_proxy_12"));
+        assert!(
+            !c.owns("_oauth2_proxy_abc_csrf") && !c.owns("_oauth2_proxy_") && !c.owns("_oauth2")
+        );
+    }
+}
