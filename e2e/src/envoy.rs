@@ -1,0 +1,228 @@
+//! A real Envoy running the oidc-gate module, configured the way istiod renders a WasmPlugin
+//! (shared/istio/NOTES.md §2): the plugin configuration as a JSON `StringValue`, `name`
+//! `<ns>.<name>~istio-translated-wasmplugin`, `root_id` from `pluginName`, empty `vm_id`, the V8
+//! runtime, `vmConfig.env` as `environment_variables`, `failStrategy` as `failure_policy`; IdP
+//! clusters named `outbound|<port>||<host>` as Istio names a ServiceEntry's.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::procs::Proc;
+use crate::tools;
+
+/// What a WasmPlugin would say, reduced to what reaches Envoy.
+#[derive(Clone, Debug)]
+pub struct Plugin {
+    pub namespace: String,
+    pub name: String,
+    pub plugin_name: String,
+    pub config: Value,
+    /// `vmConfig.env` entries with `valueFrom: INLINE`.
+    pub env: Vec<(String, String)>,
+    /// `FAIL_CLOSE` → `FAIL_CLOSED`, as istiod maps it.
+    pub fail_open: bool,
+    pub wasm: PathBuf,
+}
+
+impl Plugin {
+    pub fn new(config: Value) -> Self {
+        Self {
+            namespace: "istio-system".into(),
+            name: "oidc-gate".into(),
+            plugin_name: String::new(),
+            config,
+            env: Vec::new(),
+            fail_open: false,
+            wasm: tools::wasm_module(),
+        }
+    }
+
+    /// The `envoy.extensions.filters.http.wasm.v3.Wasm` filter istiod sends through ECDS.
+    pub fn http_filter(&self) -> Value {
+        let plugin = format!(
+            "{}.{}~istio-translated-wasmplugin",
+            self.namespace, self.name
+        );
+        let env: serde_json::Map<String, Value> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        let mut vm_config = json!({
+            "runtime": "envoy.wasm.runtime.v8",
+            "code": {"local": {"filename": self.wasm}},
+        });
+        if !env.is_empty() {
+            vm_config["environment_variables"] = json!({"key_values": env});
+        }
+        json!({
+            "name": format!("extensions.istio.io/trafficextension/{plugin}"),
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+                "config": {
+                    "name": plugin,
+                    "root_id": self.plugin_name,
+                    "vm_config": vm_config,
+                    "configuration": {
+                        "@type": "type.googleapis.com/google.protobuf.StringValue",
+                        "value": self.config.to_string(),
+                    },
+                    "failure_policy": if self.fail_open { "FAIL_OPEN" } else { "FAIL_CLOSED" },
+                }
+            }
+        })
+    }
+}
+
+/// A port free now (bound and released), for services whose URL must be known in advance.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn static_cluster(name: &str, port: u16) -> Value {
+    json!({
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "2s",
+        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [
+            {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}
+        ]}]}
+    })
+}
+
+/// An Envoy bootstrap with one listener: the Wasm filter, then the router to the app.
+pub fn bootstrap(
+    listen_port: u16,
+    app_port: u16,
+    plugin: &Plugin,
+    idp_clusters: &[(String, u16)],
+) -> Value {
+    let mut clusters = vec![static_cluster("app", app_port)];
+    for (name, port) in idp_clusters {
+        clusters.push(static_cluster(name, *port));
+    }
+    json!({
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
+        "static_resources": {
+            "listeners": [{
+                "name": "gateway",
+                "address": {"socket_address": {"address": "127.0.0.1", "port_value": listen_port}},
+                "filter_chains": [{"filters": [{
+                    "name": "envoy.filters.network.http_connection_manager",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                        "stat_prefix": "gateway",
+                        "normalize_path": true,
+                        "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"],
+                            "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "app"}}]}]},
+                        "http_filters": [
+                            plugin.http_filter(),
+                            {"name": "envoy.filters.http.router", "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
+                        ]
+                    }
+                }]}]
+            }],
+            "clusters": clusters
+        }
+    })
+}
+
+pub struct Envoy {
+    pub port: u16,
+    pub admin_port: u16,
+    pub proc: Proc,
+}
+
+impl Envoy {
+    /// Starts Envoy with `config` and waits until its admin says it is live; `Err` with the log
+    /// when it exits first (a refused plugin configuration makes it exit).
+    pub fn start(name: &str, config: &Value, concurrency: u32) -> Result<Self, String> {
+        let artifacts = tools::artifacts_dir();
+        let path = artifacts.join(format!("{name}-envoy.json"));
+        std::fs::write(&path, config.to_string()).map_err(|e| e.to_string())?;
+        let admin_file = artifacts.join(format!("{name}-envoy.admin"));
+        let _ = std::fs::remove_file(&admin_file);
+        let mut cmd = Command::new(tools::envoy());
+        cmd.arg("-c")
+            .arg(&path)
+            .args([
+                "--concurrency",
+                &concurrency.to_string(),
+                "--disable-hot-restart",
+                "--log-level",
+                "info",
+            ])
+            .args(["--component-log-level", "wasm:debug"])
+            .arg("--admin-address-path")
+            .arg(&admin_file);
+        let mut proc = Proc::spawn(
+            &format!("{name}-envoy"),
+            cmd,
+            &artifacts.join(format!("{name}-envoy.log")),
+            false,
+        )
+        .map_err(|e| format!("cannot start envoy: {e}"))?;
+        let port = config["static_resources"]["listeners"][0]["address"]["socket_address"]
+            ["port_value"]
+            .as_u64()
+            .unwrap_or(0) as u16;
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(60) {
+            if let Some(status) = proc.exited() {
+                return Err(format!("envoy exited ({status}):\n{}", proc.log_text()));
+            }
+            let admin = std::fs::read_to_string(&admin_file).unwrap_or_default();
+            if let Some(admin_port) = admin
+                .trim()
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse::<u16>().ok())
+            {
+                let ready = ureq::get(&format!("http://127.0.0.1:{admin_port}/ready")).call();
+                if matches!(ready, Ok(r) if r.status() == 200) {
+                    return Ok(Self {
+                        port,
+                        admin_port,
+                        proc,
+                    });
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err(format!("envoy did not become ready:\n{}", proc.log_text()))
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://localhost:{}{path}", self.port)
+    }
+
+    pub fn log_text(&self) -> String {
+        self.proc.log_text()
+    }
+
+    /// Waits until the filter has loaded the provider: a navigation gets 302, not 503.
+    pub fn wait_provider_loaded(&self) {
+        let start = Instant::now();
+        let agent = ureq::AgentBuilder::new().redirects(0).build();
+        while start.elapsed() < Duration::from_secs(30) {
+            let r = agent.get(&self.url("/")).set("accept", "text/html").call();
+            let status = match r {
+                Ok(r) => r.status(),
+                Err(ureq::Error::Status(s, _)) => s,
+                Err(_) => 0,
+            };
+            if status == 302 {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the filter never loaded the provider:\n{}", self.log_text());
+    }
+}

@@ -1,0 +1,140 @@
+//! The local OpenID provider (`e2e/idp/server.js`, oidc-provider), configured like an Okta
+//! authorization server, with test users in two groups.
+
+use std::io::{BufRead, BufReader};
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::procs::Proc;
+use crate::tools;
+
+pub const CLIENT_ID: &str = "0oa-oidc-gate";
+/// Characters that RFC 6749 §2.3.1 form-encoding must handle.
+pub const CLIENT_SECRET: &str = "gate-secret-with-&-and-+";
+pub const API_CLIENT_ID: &str = "0oa-api-client";
+pub const API_CLIENT_SECRET: &str = "api-secret";
+
+/// A test user.
+pub struct User {
+    pub username: &'static str,
+    pub password: &'static str,
+    pub email: &'static str,
+    pub groups: &'static [&'static str],
+}
+
+pub const ALICE: User = User {
+    username: "alice",
+    password: "alice-pw",
+    email: "alice@example.com",
+    groups: &["admins", "everyone"],
+};
+pub const BOB: User = User {
+    username: "bob",
+    password: "bob-pw",
+    email: "bob@example.com",
+    groups: &["everyone"],
+};
+pub const CAROL: User = User {
+    username: "carol",
+    password: "carol-pw",
+    email: "carol@partner.org",
+    groups: &["admins"],
+};
+pub const USERS: [&User; 3] = [&ALICE, &BOB, &CAROL];
+
+pub struct Idp {
+    pub issuer: String,
+    pub port: u16,
+    proc: Proc,
+}
+
+impl Idp {
+    /// Starts the provider; `redirect_uris` are those of the oidc-gate client.
+    pub fn start(name: &str, redirect_uris: &[String], post_logout: &[String]) -> Self {
+        let dir = tools::idp_dir();
+        let users: Vec<Value> = USERS
+            .iter()
+            .map(|u| {
+                json!({"username": u.username, "password": u.password, "sub": format!("00u-{}", u.username),
+                       "email": u.email, "email_verified": true, "preferred_username": u.username,
+                       "name": u.username, "groups": u.groups})
+            })
+            .collect();
+        let config = json!({
+            "port": 0,
+            "issuer_path": "/oauth2/default",
+            "clients": [
+                {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "redirect_uris": redirect_uris,
+                 "token_endpoint_auth_method": "client_secret_basic", "id_token_signed_response_alg": "RS256",
+                 "grant_types": ["authorization_code", "refresh_token"], "post_logout_redirect_uris": post_logout},
+                {"client_id": API_CLIENT_ID, "client_secret": API_CLIENT_SECRET, "grant_types": ["client_credentials"],
+                 "token_endpoint_auth_method": "client_secret_basic"}
+            ],
+            "users": users,
+        });
+        let artifacts = tools::artifacts_dir();
+        let config_path = artifacts.join(format!("{name}-idp.json"));
+        std::fs::write(&config_path, config.to_string()).expect("write idp config");
+        let mut cmd = Command::new("node");
+        cmd.current_dir(&dir).arg("server.js").arg(&config_path);
+        let mut proc = Proc::spawn(
+            &format!("{name}-idp"),
+            cmd,
+            &artifacts.join(format!("{name}-idp.log")),
+            true,
+        )
+        .expect("start the IdP (node)");
+        let stdout = proc.child().stdout.take().expect("idp stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(issuer) = line.strip_prefix("READY ") {
+                    let _ = tx.send(issuer.to_string());
+                }
+            }
+        });
+        let issuer = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("the IdP did not start:\n{}", proc.log_text()));
+        let port = url::Url::parse(&issuer)
+            .ok()
+            .and_then(|u| u.port())
+            .expect("issuer port");
+        Self { issuer, port, proc }
+    }
+
+    fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let url = format!("http://127.0.0.1:{}{path}", self.port);
+        let req = ureq::request(method, &url);
+        let resp = match body {
+            Some(b) => req.send_json(b),
+            None => req.call(),
+        };
+        resp.ok()
+            .and_then(|r| r.into_json().ok())
+            .unwrap_or(Value::Null)
+    }
+
+    /// The paths of the requests the IdP has served.
+    pub fn request_log(&self) -> Vec<String> {
+        self.admin("GET", "/__test/log", None)
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e["path"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn stop(&mut self) {
+        self.proc.stop();
+    }
+
+    pub fn log_text(&self) -> String {
+        self.proc.log_text()
+    }
+}

