@@ -69,7 +69,11 @@ impl Stack {
             "cookie_secure": false,
             "idp_timeout": "3s",
         });
-        let config = merged(base, &options.config);
+        let mut config = merged(base, &options.config);
+        // Replicas share one public host, so they share one redirect URL: replica 0's.
+        if options.envoys > 1 && config.get("redirect_url").is_none() {
+            config["redirect_url"] = json!(callbacks[0]);
+        }
         let mut plugin = Plugin::new(config);
         plugin.env = vec![
             ("OIDC_CLIENT_SECRET".into(), idp::CLIENT_SECRET.into()),
