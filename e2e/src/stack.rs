@@ -14,6 +14,8 @@ pub struct StackOptions {
     pub config: Value,
     pub envoys: usize,
     pub concurrency: u32,
+    /// Fixed gateway ports (one per Envoy); free ports when `None`.
+    pub ports: Option<Vec<u16>>,
 }
 
 impl Default for StackOptions {
@@ -22,6 +24,7 @@ impl Default for StackOptions {
             config: json!({}),
             envoys: 1,
             concurrency: 1,
+            ports: None,
         }
     }
 }
@@ -50,7 +53,10 @@ pub fn merged(mut base: Value, overrides: &Value) -> Value {
 
 impl Stack {
     pub fn start(name: &str, options: StackOptions) -> Self {
-        let ports: Vec<u16> = (0..options.envoys).map(|_| free_port()).collect();
+        let ports: Vec<u16> = options
+            .ports
+            .clone()
+            .unwrap_or_else(|| (0..options.envoys).map(|_| free_port()).collect());
         let callbacks: Vec<String> = ports
             .iter()
             .map(|p| format!("http://localhost:{p}/oauth2/callback"))

@@ -102,6 +102,7 @@ pub fn wasm_module() -> PathBuf {
     PATH.get_or_init(|| {
         let root = workspace_root();
         locked("wasm", || {
+            ensure_wasm_target(&root);
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             run(
                 "building oidc_gate.wasm",
@@ -124,6 +125,30 @@ pub fn wasm_module() -> PathBuf {
         wasm
     })
     .clone()
+}
+
+/// rust-toolchain.toml lists the target, but rustup only adds listed targets when it installs
+/// the toolchain itself; an already-installed toolchain may lack it.
+fn ensure_wasm_target(root: &Path) {
+    let sysroot = Command::new("rustc")
+        .current_dir(root)
+        .args(["--print", "sysroot"])
+        .output();
+    let sysroot = sysroot
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    if Path::new(&sysroot)
+        .join("lib/rustlib/wasm32-wasip1")
+        .exists()
+    {
+        return;
+    }
+    run(
+        "rustup target add wasm32-wasip1",
+        Command::new("rustup")
+            .current_dir(root)
+            .args(["target", "add", "wasm32-wasip1"]),
+    );
 }
 
 /// `npm ci` in a folder of the repo that has a package-lock.json, once.

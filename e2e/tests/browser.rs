@@ -11,7 +11,13 @@ use serde_json::json;
 fn chromium_logs_in_through_the_gateway_with_secure_httponly_cookies() {
     let (chromium, driver) = tools::browser();
     // Default cookie attributes (Secure included): Chromium treats http://localhost as secure.
-    let s = Stack::start("browser", StackOptions { config: json!({"cookie_secure": true}), ..StackOptions::default() });
+    let s = Stack::start(
+        "browser",
+        StackOptions {
+            config: json!({"cookie_secure": true}),
+            ..StackOptions::default()
+        },
+    );
     let screenshot = tools::artifacts_dir().join("browser-login.png");
     let _ = std::fs::remove_file(&screenshot);
     let out = Command::new("node")
@@ -24,13 +30,30 @@ fn chromium_logs_in_through_the_gateway_with_secure_httponly_cookies() {
         .output()
         .expect("run node login.mjs");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}\n{}", String::from_utf8_lossy(&out.stderr), s.envoy_log());
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        s.envoy_log()
+    );
     let result: serde_json::Value = serde_json::from_str(stdout.trim()).expect("driver JSON");
     assert_eq!(result["status"], 200, "{result}");
-    assert!(result["url"].as_str().unwrap_or("").ends_with("/welcome?from=chromium"), "{result}");
+    assert!(
+        result["url"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("/welcome?from=chromium"),
+        "{result}"
+    );
     let text = result["text"].as_str().unwrap_or("");
-    assert!(text.contains("\"x-auth-request-email\",\"alice@example.com\""), "{text}");
-    assert!(text.contains("\"x-auth-request-groups\",\"admins,everyone\""), "{text}");
+    assert!(
+        text.contains("\"x-auth-request-email\",\"alice@example.com\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"x-auth-request-groups\",\"admins,everyone\""),
+        "{text}"
+    );
     let session = result["cookies"]
         .as_array()
         .and_then(|c| c.iter().find(|c| c["name"] == "_oauth2_proxy"))
@@ -39,5 +62,10 @@ fn chromium_logs_in_through_the_gateway_with_secure_httponly_cookies() {
     assert_eq!(session["httpOnly"], true);
     assert_eq!(session["secure"], true);
     assert_eq!(session["sameSite"], "Lax");
-    assert!(std::fs::metadata(&screenshot).map(|m| m.len() > 1000).unwrap_or(false), "screenshot missing");
+    assert!(
+        std::fs::metadata(&screenshot)
+            .map(|m| m.len() > 1000)
+            .unwrap_or(false),
+        "screenshot missing"
+    );
 }

@@ -345,9 +345,9 @@ fn callback_answered_by_another_replica_completes_the_login() {
     let s = Stack::start(
         "replica",
         StackOptions {
-            config: json!({}),
             envoys: 2,
             concurrency: 2,
+            ..StackOptions::default()
         },
     );
     let mut b = Browser::new();

@@ -190,6 +190,8 @@ impl Endpoint {
 }
 
 /// Where the provider's metadata comes from.
+// Built once at configure time; its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProviderSource {
     /// `{issuer}/.well-known/openid-configuration`.

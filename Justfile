@@ -1,0 +1,19 @@
+# Maintainer recipes. The README's two commands work without `just`.
+
+# Build the filter: target/wasm32-wasip1/release/oidc_gate.wasm
+build:
+    cargo build --release --target wasm32-wasip1 -p oidc-gate
+
+# Every test: core unit tests and the end-to-end suite (real Envoy, IdP, Chromium).
+test:
+    cargo test --workspace
+
+# Local demo: Envoy + oidc-gate + the local OpenID provider + the echo app.
+demo:
+    cargo run -p demo
+
+# Formatting and lints, natively and for the Wasm target.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+    cargo clippy --target wasm32-wasip1 -p oidc-gate -p oidc-gate-core -- -D warnings
