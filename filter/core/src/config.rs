@@ -56,6 +56,9 @@ struct RawConfig {
     client_auth_method: Option<String>,
     cookie_secret: Option<String>,
     cookie_secret_env: Option<String>,
+    cookie_secret_previous: Option<OneOrMany>,
+    cookie_secret_previous_env: Option<OneOrMany>,
+    cookie_refresh: Option<String>,
     redirect_url: Option<String>,
     proxy_prefix: Option<String>,
     scope: Option<String>,
@@ -82,6 +85,23 @@ struct RawConfig {
     idp_timeout: Option<String>,
 }
 
+/// A string or a list of strings.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            Self::One(s) => vec![s],
+            Self::Many(v) => v,
+        }
+    }
+}
+
 /// The option names this version understands (kept beside `RawConfig`; a unit test checks both
 /// agree).
 pub const OPTION_NAMES: &[&str] = &[
@@ -97,6 +117,9 @@ pub const OPTION_NAMES: &[&str] = &[
     "client_auth_method",
     "cookie_secret",
     "cookie_secret_env",
+    "cookie_secret_previous",
+    "cookie_secret_previous_env",
+    "cookie_refresh",
     "redirect_url",
     "proxy_prefix",
     "scope",
@@ -213,7 +236,11 @@ pub struct CookieSettings {
     pub httponly: bool,
     pub samesite: SameSite,
     pub expire: Duration,
+    /// 0: sessions are never refreshed.
+    pub refresh: Duration,
     pub secret: CookieSecret,
+    /// Secrets that still open cookies (rotation); sessions they open are re-issued.
+    pub previous_secrets: Vec<CookieSecret>,
 }
 
 /// Which claims carry the identity.
@@ -506,6 +533,32 @@ fn build(
                 .ok()
         });
 
+    let mut previous_secrets = Vec::new();
+    for s in raw
+        .cookie_secret_previous
+        .map(OneOrMany::into_vec)
+        .unwrap_or_default()
+    {
+        match CookieSecret::from_base64(&s) {
+            Ok(k) => previous_secrets.push(k),
+            Err(e) => check.fail("cookie_secret_previous", e.to_string()),
+        }
+    }
+    for name in raw
+        .cookie_secret_previous_env
+        .map(OneOrMany::into_vec)
+        .unwrap_or_default()
+    {
+        match env(&name).map(|v| CookieSecret::from_base64(&v)) {
+            Some(Ok(k)) => previous_secrets.push(k),
+            Some(Err(e)) => check.fail("cookie_secret_previous_env", format!("{name:?} {e}")),
+            None => check.fail(
+                "cookie_secret_previous_env",
+                format!("environment variable {name:?} is not set in the Wasm VM (give it in the WasmPlugin's vmConfig.env)"),
+            ),
+        }
+    }
+
     let redirect_url = raw
         .redirect_url
         .and_then(|r| check.absolute_url("redirect_url", &r));
@@ -610,6 +663,17 @@ fn build(
     if cookie_expire.is_zero() {
         check.fail("cookie_expire", "must be greater than 0");
     }
+    let cookie_refresh = check.duration("cookie_refresh", raw.cookie_refresh, Duration::ZERO);
+    if !cookie_refresh.is_zero() && cookie_refresh >= cookie_expire {
+        check.fail(
+            "cookie_refresh",
+            format!(
+                "{} must be less than cookie_expire ({})",
+                format_go_duration(cookie_refresh),
+                format_go_duration(cookie_expire)
+            ),
+        );
+    }
 
     let email_domains = raw.email_domains.unwrap_or_else(|| vec!["*".to_string()]);
     if email_domains.is_empty() {
@@ -701,7 +765,9 @@ fn build(
             httponly: raw.cookie_httponly.unwrap_or(true),
             samesite,
             expire: cookie_expire,
+            refresh: cookie_refresh,
             secret: cookie_secret?,
+            previous_secrets,
         },
         email_domains,
         allowed_groups,
@@ -922,6 +988,26 @@ pub(crate) mod tests {
             "{msg}"
         );
         assert!(msg.contains("cookie_secret_env"), "{msg}");
+    }
+
+    #[test]
+    fn previous_cookie_secrets_are_one_or_a_list_inline_or_from_the_environment() {
+        let other = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+        let one = parse(&with("cookie_secret_previous", json!(other)));
+        assert_eq!(one.map(|c| c.cookie.previous_secrets.len()).ok(), Some(1));
+        let mut v = with("cookie_secret_previous", json!([other, COOKIE_SECRET]));
+        v["cookie_secret_previous_env"] = json!(["OLD"]);
+        v["cookie_refresh"] = json!("1h");
+        let env = |k: &str| (k == "OLD").then(|| other.to_string());
+        let c = Config::parse(v.to_string().as_bytes(), &env);
+        assert_eq!(
+            c.as_ref().map(|c| c.cookie.previous_secrets.len()).ok(),
+            Some(3)
+        );
+        assert_eq!(
+            c.map(|c| c.cookie.refresh).ok(),
+            Some(Duration::from_secs(3600))
+        );
     }
 
     #[test]

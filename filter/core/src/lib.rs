@@ -19,6 +19,7 @@ pub mod routes;
 pub mod seal;
 pub mod secret;
 pub mod session;
+pub mod shared;
 
 pub use callout::{CallOut, CallResult};
 pub use config::{Config, ConfigError};
@@ -26,3 +27,4 @@ pub use env::{Entropy, EntropyError, UnixTime};
 pub use flow::{Decision, Gate, Outcome, PendingLogin, Request, Response};
 pub use headers::{CookieRewrite, HeaderPlan};
 pub use provider::{Fetch, Loaded, Provider, ProviderError, ProviderLoader};
+pub use shared::SharedStore;

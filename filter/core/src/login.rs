@@ -77,14 +77,17 @@ pub enum LoginStateError {
 /// Seals login states into their per-flow cookies.
 #[derive(Debug, Clone)]
 pub struct LoginCookies {
-    sealer: Sealer,
+    /// The current key first, then previous ones (a login in flight survives a secret rotation).
+    sealers: Vec<Sealer>,
     prefix: String,
 }
 
 impl LoginCookies {
-    pub fn new(sealer: Sealer, cookie_name: &str) -> Self {
+    pub fn new(current: Sealer, previous: Vec<Sealer>, cookie_name: &str) -> Self {
+        let mut sealers = vec![current];
+        sealers.extend(previous);
         Self {
-            sealer,
+            sealers,
             prefix: format!("{cookie_name}_"),
         }
     }
@@ -112,15 +115,20 @@ impl LoginCookies {
     ) -> Result<(String, String), EntropyError> {
         let name = self.cookie_name(login.state.as_str());
         let json = serde_json::to_vec(login).map_err(|_| EntropyError)?;
-        let value = self.sealer.seal(&json, &name, rng)?;
+        let value = self
+            .sealers
+            .first()
+            .ok_or(EntropyError)?
+            .seal(&json, &name, rng)?;
         Ok((name, value))
     }
 
     fn open(&self, name: &str, value: &str) -> Result<LoginState, LoginStateError> {
         let plain = self
-            .sealer
-            .open(value, name)
-            .map_err(|_| LoginStateError::Unreadable)?;
+            .sealers
+            .iter()
+            .find_map(|s| s.open(value, name).ok())
+            .ok_or(LoginStateError::Unreadable)?;
         serde_json::from_slice(&plain).map_err(|_| LoginStateError::Unreadable)
     }
 
@@ -180,7 +188,7 @@ mod tests {
     fn cookies() -> LoginCookies {
         let s = CookieSecret::from_base64(crate::config::tests::COOKIE_SECRET);
         let Ok(s) = s else { unreachable!() };
-        LoginCookies::new(Sealer::new(&s.derive("login")), "_oauth2_proxy")
+        LoginCookies::new(Sealer::new(&s.derive("login")), Vec::new(), "_oauth2_proxy")
     }
 
     #[test]

@@ -12,6 +12,7 @@ use url::Url;
 use crate::callout::{CallOut, CallResult};
 use crate::config::{Config, Endpoint, ProviderSource};
 use crate::jwt::{Algorithm, JwksError, KeySet};
+use crate::shared::{claim, settle, Claim, SharedStore};
 
 /// What the filter needs from the provider.
 #[derive(Debug, Clone)]
@@ -142,8 +143,16 @@ pub enum Loaded {
 
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 const MAX_RETRY: Duration = Duration::from_secs(60);
+/// A token naming an unknown `kid` refetches the JWKS at most this often (per gateway).
+pub const KID_MISS_INTERVAL: Duration = Duration::from_secs(30);
 
-/// Loads and refreshes the provider metadata. Time is in milliseconds of any monotonic clock.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Loads and refreshes the provider metadata for one VM. The documents are fetched by one VM of
+/// the Envoy at a time (a lease in shared data) and published there; the others read them from
+/// shared data, so N workers do not multiply the load on the IdP. Time is in milliseconds.
 #[derive(Debug)]
 pub struct ProviderLoader {
     issuer: String,
@@ -151,30 +160,38 @@ pub struct ProviderLoader {
     cluster: Option<String>,
     timeout: Duration,
     refresh: Duration,
+    /// Shared-data key prefix, per issuer and metadata source.
+    prefix: String,
     endpoints: Option<Endpoints>,
     provider: Option<Arc<Provider>>,
-    in_flight: Option<(Fetch, u64)>,
-    next_at: u64,
+    /// Versions (cas) of the shared documents this VM has parsed.
+    discovery_version: Option<u32>,
+    jwks_version: Option<u32>,
+    /// When the JWKS in use was fetched.
+    jwks_fetched_ms: u64,
     failures: u32,
 }
 
 impl ProviderLoader {
     pub fn new(config: &Config) -> Self {
-        let endpoints = match &config.provider {
+        let (endpoints, source_id) = match &config.provider {
             ProviderSource::Static {
                 authorization_endpoint,
                 token_endpoint,
                 jwks,
-            } => Some(Endpoints {
-                authorization_endpoint: authorization_endpoint.clone(),
-                token_endpoint: token_endpoint.clone(),
-                jwks_endpoint: jwks.clone(),
-                end_session_endpoint: None,
-                // Without discovery, the common asymmetric algorithms are accepted.
-                algorithms: vec![Algorithm::RS256, Algorithm::ES256],
-                scopes_supported: Vec::new(),
-            }),
-            ProviderSource::Discovery(_) => None,
+            } => (
+                Some(Endpoints {
+                    authorization_endpoint: authorization_endpoint.clone(),
+                    token_endpoint: token_endpoint.clone(),
+                    jwks_endpoint: jwks.clone(),
+                    end_session_endpoint: None,
+                    // Without discovery, the common asymmetric algorithms are accepted.
+                    algorithms: vec![Algorithm::RS256, Algorithm::ES256],
+                    scopes_supported: Vec::new(),
+                }),
+                jwks.url.to_string(),
+            ),
+            ProviderSource::Discovery(d) => (None, d.url.to_string()),
         };
         Self {
             issuer: config.issuer.clone(),
@@ -182,10 +199,12 @@ impl ProviderLoader {
             cluster: config.idp_cluster.clone(),
             timeout: config.idp_timeout,
             refresh: config.jwks_refresh,
+            prefix: format!("oidc-gate/v1/{source_id}"),
             endpoints,
             provider: None,
-            in_flight: None,
-            next_at: 0,
+            discovery_version: None,
+            jwks_version: None,
+            jwks_fetched_ms: 0,
             failures: 0,
         }
     }
@@ -195,64 +214,122 @@ impl ProviderLoader {
         self.provider.as_ref()
     }
 
-    /// The next call-out to make now, if one is due and none is in flight.
-    pub fn poll(&mut self, now_ms: u64) -> Option<(Fetch, CallOut)> {
-        if let Some((_, deadline)) = self.in_flight {
-            if now_ms < deadline {
-                return None;
-            }
-            // The answer never came back: count it as a failure and go on.
-            self.in_flight = None;
-            self.fail(now_ms);
-        }
-        if now_ms < self.next_at {
-            return None;
-        }
-        let (fetch, endpoint) = match (&self.endpoints, &self.source) {
-            (Some(e), _) => (Fetch::Jwks, &e.jwks_endpoint),
-            (None, ProviderSource::Discovery(d)) => (Fetch::Discovery, d),
-            (None, ProviderSource::Static { jwks, .. }) => (Fetch::Jwks, jwks),
-        };
-        let call = CallOut::get(endpoint, self.timeout);
-        let deadline = now_ms + self.timeout.as_millis() as u64 + 1_000;
-        self.in_flight = Some((fetch, deadline));
-        Some((fetch, call))
+    fn key(&self, what: &str) -> String {
+        format!("{}/{what}", self.prefix)
     }
 
-    fn fail(&mut self, now_ms: u64) {
+    /// Adopts documents another VM published.
+    fn sync(&mut self, store: &dyn SharedStore) {
+        if matches!(self.source, ProviderSource::Discovery(_)) {
+            if let Some((body, version)) = store.get(&self.key("discovery")) {
+                if self.discovery_version != Some(version) {
+                    if let Ok(e) = parse_discovery(&body, &self.issuer, self.cluster.as_deref()) {
+                        self.endpoints = Some(e);
+                        self.discovery_version = Some(version);
+                    }
+                }
+            }
+        }
+        if let Some((doc, version)) = store.get(&self.key("jwks")) {
+            if self.jwks_version != Some(version) {
+                if let Some((fetched, body)) = split_stamp(&doc) {
+                    if self.install_keys(body).is_ok() {
+                        self.jwks_version = Some(version);
+                        self.jwks_fetched_ms = fetched;
+                    }
+                }
+            }
+        }
+    }
+
+    fn needed(&self, now_ms: u64) -> Option<Fetch> {
+        match (&self.endpoints, &self.provider) {
+            (None, _) => Some(Fetch::Discovery),
+            (Some(_), None) => Some(Fetch::Jwks),
+            (Some(_), Some(_)) if now_ms >= self.jwks_fetched_ms + millis(self.refresh) => {
+                Some(Fetch::Jwks)
+            }
+            _ => None,
+        }
+    }
+
+    fn call(&self, fetch: Fetch) -> Option<CallOut> {
+        let endpoint = match (fetch, &self.endpoints, &self.source) {
+            (Fetch::Jwks, Some(e), _) => &e.jwks_endpoint,
+            (Fetch::Discovery, _, ProviderSource::Discovery(d)) => d,
+            _ => return None,
+        };
+        Some(CallOut::get(endpoint, self.timeout))
+    }
+
+    /// Called on every tick: adopts what other VMs published, and returns the call-out to make
+    /// if a document is due and this VM won the lease to fetch it.
+    pub fn poll(&mut self, now_ms: u64, store: &mut dyn SharedStore) -> Option<(Fetch, CallOut)> {
+        self.sync(store);
+        let fetch = self.needed(now_ms)?;
+        let hold = millis(self.timeout) + 1_000;
+        if claim(store, &self.key("lease"), now_ms, hold) != Claim::Won {
+            return None;
+        }
+        Some((fetch, self.call(fetch)?))
+    }
+
+    /// After an ID token named an unknown `kid`: a JWKS call-out now, unless the gateway did
+    /// one within `KID_MISS_INTERVAL`.
+    pub fn refetch_for_unknown_kid(
+        &mut self,
+        now_ms: u64,
+        store: &mut dyn SharedStore,
+    ) -> Option<CallOut> {
+        self.sync(store);
+        let interval = millis(KID_MISS_INTERVAL);
+        match claim(store, &self.key("kid-miss"), now_ms, interval) {
+            Claim::Won => self.call(Fetch::Jwks),
+            Claim::Busy | Claim::Done => None,
+        }
+    }
+
+    fn retry_delay(&mut self) -> u64 {
         let delay = FIRST_RETRY
             .saturating_mul(1u32 << self.failures.min(6))
             .min(MAX_RETRY);
         self.failures = self.failures.saturating_add(1);
-        self.next_at = now_ms + delay.as_millis() as u64;
+        millis(delay)
     }
 
-    /// Takes the answer to the call-out `poll` asked for.
+    /// Takes the answer to a call-out `poll` or `refetch_for_unknown_kid` asked for, and
+    /// publishes what it loaded to the other VMs.
     pub fn on_response(
         &mut self,
         fetch: Fetch,
         result: CallResult<'_>,
         now_ms: u64,
+        store: &mut dyn SharedStore,
     ) -> Result<Loaded, ProviderError> {
-        if self.in_flight.map(|(f, _)| f) == Some(fetch) {
-            self.in_flight = None;
-        }
-        let outcome = self.apply(fetch, result);
+        let outcome = self.apply(fetch, result, now_ms, store);
+        let lease = self.key("lease");
         match &outcome {
-            Ok(Loaded::Discovery) => {
+            // Discovery is followed at once by the JWKS, by whoever polls next.
+            Ok(_) => {
                 self.failures = 0;
-                self.next_at = now_ms;
+                settle(store, &lease, now_ms, false, 0);
             }
-            Ok(Loaded::Keys { .. }) => {
-                self.failures = 0;
-                self.next_at = now_ms + self.refresh.as_millis() as u64;
+            // The whole gateway backs off together.
+            Err(_) => {
+                let delay = self.retry_delay();
+                settle(store, &lease, now_ms, false, delay);
             }
-            Err(_) => self.fail(now_ms),
         }
         outcome
     }
 
-    fn apply(&mut self, fetch: Fetch, result: CallResult<'_>) -> Result<Loaded, ProviderError> {
+    fn apply(
+        &mut self,
+        fetch: Fetch,
+        result: CallResult<'_>,
+        now_ms: u64,
+        store: &mut dyn SharedStore,
+    ) -> Result<Loaded, ProviderError> {
         let body = result.ok_body()?;
         match fetch {
             Fetch::Discovery => {
@@ -261,31 +338,49 @@ impl ProviderLoader {
                     &self.issuer,
                     self.cluster.as_deref(),
                 )?);
+                store.set(&self.key("discovery"), body, None);
+                self.discovery_version = store.get(&self.key("discovery")).map(|(_, v)| v);
                 Ok(Loaded::Discovery)
             }
             Fetch::Jwks => {
-                let keys = KeySet::parse(body).map_err(ProviderError::Jwks)?;
-                let e = self
-                    .endpoints
-                    .as_ref()
-                    .ok_or(ProviderError::DiscoveryNotJson)?;
-                let loaded = Loaded::Keys {
-                    count: keys.len(),
-                    skipped: keys.skipped(),
-                };
-                self.provider = Some(Arc::new(Provider {
-                    authorization_endpoint: e.authorization_endpoint.clone(),
-                    token_endpoint: e.token_endpoint.clone(),
-                    jwks_endpoint: e.jwks_endpoint.clone(),
-                    end_session_endpoint: e.end_session_endpoint.clone(),
-                    algorithms: e.algorithms.clone(),
-                    scopes_supported: e.scopes_supported.clone(),
-                    keys,
-                }));
+                let loaded = self.install_keys(body)?;
+                let mut doc = now_ms.to_le_bytes().to_vec();
+                doc.extend_from_slice(body);
+                store.set(&self.key("jwks"), &doc, None);
+                self.jwks_version = store.get(&self.key("jwks")).map(|(_, v)| v);
+                self.jwks_fetched_ms = now_ms;
                 Ok(loaded)
             }
         }
     }
+
+    fn install_keys(&mut self, body: &[u8]) -> Result<Loaded, ProviderError> {
+        let keys = KeySet::parse(body).map_err(ProviderError::Jwks)?;
+        let e = self
+            .endpoints
+            .as_ref()
+            .ok_or(ProviderError::DiscoveryNotJson)?;
+        let loaded = Loaded::Keys {
+            count: keys.len(),
+            skipped: keys.skipped(),
+        };
+        self.provider = Some(Arc::new(Provider {
+            authorization_endpoint: e.authorization_endpoint.clone(),
+            token_endpoint: e.token_endpoint.clone(),
+            jwks_endpoint: e.jwks_endpoint.clone(),
+            end_session_endpoint: e.end_session_endpoint.clone(),
+            algorithms: e.algorithms.clone(),
+            scopes_supported: e.scopes_supported.clone(),
+            keys,
+        }));
+        Ok(loaded)
+    }
+}
+
+/// A published JWKS: 8 bytes of fetch time (ms, little endian), then the document.
+fn split_stamp(doc: &[u8]) -> Option<(u64, &[u8])> {
+    let (stamp, body) = doc.split_first_chunk::<8>()?;
+    Some((u64::from_le_bytes(*stamp), body))
 }
 
 #[cfg(test)]
@@ -293,6 +388,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::config::tests::{minimal, parse};
     use crate::jwt::verify::testing::{TestIdp, ISSUER};
+    use crate::shared::MemoryStore;
     use serde_json::json;
 
     pub fn discovery_json() -> String {
@@ -308,19 +404,27 @@ pub(crate) mod tests {
         .to_string()
     }
 
-    pub fn loaded(idp: &TestIdp) -> Arc<Provider> {
+    fn loader() -> ProviderLoader {
         let Ok(cfg) = parse(&minimal()) else {
             unreachable!()
         };
-        let mut l = ProviderLoader::new(&cfg);
-        let _ = l.poll(0);
-        let _ = l.on_response(
-            Fetch::Discovery,
-            CallResult::ok(discovery_json().as_bytes()),
-            0,
-        );
-        let _ = l.poll(0);
-        let _ = l.on_response(Fetch::Jwks, CallResult::ok(idp.jwks().as_bytes()), 0);
+        ProviderLoader::new(&cfg)
+    }
+
+    /// Runs one VM's loader against the test IdP until it has keys.
+    pub fn load(l: &mut ProviderLoader, store: &mut MemoryStore, idp: &TestIdp, now: u64) {
+        while let Some((fetch, _)) = l.poll(now, store) {
+            let body = match fetch {
+                Fetch::Discovery => discovery_json(),
+                Fetch::Jwks => idp.jwks(),
+            };
+            let _ = l.on_response(fetch, CallResult::ok(body.as_bytes()), now, store);
+        }
+    }
+
+    pub fn loaded(idp: &TestIdp) -> Arc<Provider> {
+        let mut l = loader();
+        load(&mut l, &mut MemoryStore::default(), idp, 0);
         l.provider()
             .cloned()
             .unwrap_or_else(|| unreachable!("provider not loaded"))
@@ -328,34 +432,38 @@ pub(crate) mod tests {
 
     #[test]
     fn loads_discovery_then_keys_then_refreshes_keys() {
-        let Ok(cfg) = parse(&minimal()) else {
-            unreachable!()
-        };
-        let mut l = ProviderLoader::new(&cfg);
-        let (fetch, call) = l.poll(0).unwrap_or_else(|| unreachable!());
+        let mut store = MemoryStore::default();
+        let mut l = loader();
+        let (fetch, call) = l.poll(0, &mut store).unwrap_or_else(|| unreachable!());
         assert_eq!(fetch, Fetch::Discovery);
         assert_eq!(call.cluster, "outbound|443||dev-123456.okta.com");
         assert!(call.headers.contains(&(
             ":path".into(),
             "/oauth2/default/.well-known/openid-configuration".into()
         )));
-        assert!(l.poll(10).is_none(), "one call at a time");
+        assert!(l.poll(10, &mut store).is_none(), "one call at a time");
         assert_eq!(
             l.on_response(
                 Fetch::Discovery,
                 CallResult::ok(discovery_json().as_bytes()),
-                10
+                10,
+                &mut store
             ),
             Ok(Loaded::Discovery)
         );
-        let (fetch, call) = l.poll(10).unwrap_or_else(|| unreachable!());
+        let (fetch, call) = l.poll(10, &mut store).unwrap_or_else(|| unreachable!());
         assert_eq!(fetch, Fetch::Jwks);
         assert!(call
             .headers
             .contains(&(":path".into(), "/oauth2/default/v1/keys".into())));
         let idp = TestIdp::new();
         assert_eq!(
-            l.on_response(Fetch::Jwks, CallResult::ok(idp.jwks().as_bytes()), 20),
+            l.on_response(
+                Fetch::Jwks,
+                CallResult::ok(idp.jwks().as_bytes()),
+                20,
+                &mut store
+            ),
             Ok(Loaded::Keys {
                 count: 2,
                 skipped: 0
@@ -368,39 +476,114 @@ pub(crate) mod tests {
             "HS256 is never taken from discovery"
         );
         assert_eq!(p.token_endpoint.path, "/oauth2/default/v1/token");
-        assert!(l.poll(20 + 3_599_000).is_none());
-        assert_eq!(l.poll(20 + 3_600_000).map(|(f, _)| f), Some(Fetch::Jwks));
+        assert!(l.poll(20 + 3_599_000, &mut store).is_none());
+        assert_eq!(
+            l.poll(20 + 3_600_000, &mut store).map(|(f, _)| f),
+            Some(Fetch::Jwks)
+        );
         // A failed refresh keeps the last good keys.
-        let _ = l.on_response(Fetch::Jwks, CallResult::failed(), 3_600_030);
+        let _ = l.on_response(Fetch::Jwks, CallResult::failed(), 3_600_030, &mut store);
         assert!(l.provider().is_some());
     }
 
     #[test]
-    fn failures_back_off_and_nothing_half_loaded_is_served() {
-        let Ok(cfg) = parse(&minimal()) else {
-            unreachable!()
-        };
-        let mut l = ProviderLoader::new(&cfg);
+    fn one_vm_fetches_and_the_others_adopt_what_it_published() {
+        let mut store = MemoryStore::default();
+        let idp = TestIdp::new();
+        let mut workers: Vec<ProviderLoader> = (0..4).map(|_| loader()).collect();
+        let mut fetches = 0;
+        for t in (0..5_000).step_by(500) {
+            for w in workers.iter_mut() {
+                if let Some((fetch, _)) = w.poll(t, &mut store) {
+                    fetches += 1;
+                    let body = if fetch == Fetch::Discovery {
+                        discovery_json()
+                    } else {
+                        idp.jwks()
+                    };
+                    let _ = w.on_response(fetch, CallResult::ok(body.as_bytes()), t, &mut store);
+                }
+            }
+        }
+        assert_eq!(
+            fetches, 2,
+            "one discovery and one JWKS fetch for the whole gateway"
+        );
+        assert!(workers.iter().all(|w| w.provider().is_some()));
+        // A VM that starts later finds them ready.
+        let mut late = loader();
+        assert!(late.poll(5_000, &mut store).is_none());
+        assert!(late.provider().is_some());
+    }
+
+    #[test]
+    fn failures_back_off_for_the_whole_gateway_and_nothing_half_loaded_is_served() {
+        let mut store = MemoryStore::default();
+        let mut l = loader();
+        let mut other = loader();
         let mut t = 0;
         let mut waits = Vec::new();
         for _ in 0..8 {
-            let _ = l.poll(t).unwrap_or_else(|| unreachable!());
+            let _ = l.poll(t, &mut store).unwrap_or_else(|| unreachable!());
             assert_eq!(
-                l.on_response(Fetch::Discovery, CallResult::status(503, b""), t),
+                l.on_response(
+                    Fetch::Discovery,
+                    CallResult::status(503, b""),
+                    t,
+                    &mut store
+                ),
                 Err(ProviderError::Status(503))
             );
             let start = t;
-            while l.poll(t).is_none() {
+            assert!(
+                other.poll(t + 500, &mut store).is_none(),
+                "the other VM waits too"
+            );
+            loop {
                 t += 250;
+                if l.poll(t, &mut store).is_some() {
+                    break;
+                }
             }
-            l.in_flight = None;
+            settle(&mut store, &l.key("lease"), t, false, 0);
             waits.push(t - start);
         }
-        assert_eq!(
-            waits,
-            vec![1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000]
-        );
+        assert!(waits.windows(2).all(|w| w[0] <= w[1]), "{waits:?}");
+        assert!(*waits.last().unwrap_or(&0) >= 60_000, "{waits:?}");
         assert!(l.provider().is_none());
+    }
+
+    #[test]
+    fn unknown_kid_refetch_is_rate_limited_per_gateway() {
+        let mut store = MemoryStore::default();
+        let idp = TestIdp::new();
+        let mut a = loader();
+        let mut b = loader();
+        load(&mut a, &mut store, &idp, 0);
+        assert!(a.refetch_for_unknown_kid(1_000, &mut store).is_some());
+        assert!(b.refetch_for_unknown_kid(2_000, &mut store).is_none());
+        assert!(a.refetch_for_unknown_kid(30_999, &mut store).is_none());
+        assert!(b.refetch_for_unknown_kid(31_000, &mut store).is_some());
+    }
+
+    #[test]
+    fn rotated_keys_published_by_one_vm_reach_the_others() {
+        let mut store = MemoryStore::default();
+        let (old, new) = (TestIdp::new(), TestIdp::new());
+        let (mut a, mut b) = (loader(), loader());
+        load(&mut a, &mut store, &old, 0);
+        load(&mut b, &mut store, &old, 0);
+        let call = a.refetch_for_unknown_kid(1_000, &mut store);
+        assert!(call.is_some());
+        let _ = a.on_response(
+            Fetch::Jwks,
+            CallResult::ok(new.jwks().as_bytes()),
+            1_000,
+            &mut store,
+        );
+        let _ = b.poll(1_500, &mut store);
+        let kid_of = |l: &ProviderLoader| format!("{:?}", l.provider().map(|p| p.keys.clone()));
+        assert_eq!(kid_of(&a), kid_of(&b));
     }
 
     #[test]
@@ -431,16 +614,12 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn an_unanswered_call_is_retried() {
-        let Ok(cfg) = parse(&minimal()) else {
-            unreachable!()
-        };
-        let mut l = ProviderLoader::new(&cfg);
-        assert!(l.poll(0).is_some());
-        assert!(l.poll(5_000).is_none());
-        // Past the timeout plus a second, the call is written off and retried after backoff.
-        assert!(l.poll(6_001).is_none());
-        assert!(l.poll(7_001).is_some());
+    fn an_unanswered_call_is_retried_after_its_lease_ends() {
+        let mut store = MemoryStore::default();
+        let mut l = loader();
+        assert!(l.poll(0, &mut store).is_some());
+        assert!(l.poll(5_000, &mut store).is_none());
+        assert!(l.poll(6_000, &mut store).is_some(), "timeout 5s + 1s");
     }
 
     #[test]
@@ -452,10 +631,16 @@ pub(crate) mod tests {
         v["oidc_jwks_url"] = json!("https://idp.example/keys");
         let Ok(cfg) = parse(&v) else { unreachable!() };
         let mut l = ProviderLoader::new(&cfg);
-        assert_eq!(l.poll(0).map(|(f, _)| f), Some(Fetch::Jwks));
+        let mut store = MemoryStore::default();
+        assert_eq!(l.poll(0, &mut store).map(|(f, _)| f), Some(Fetch::Jwks));
         let idp = TestIdp::new();
         assert!(l
-            .on_response(Fetch::Jwks, CallResult::ok(idp.jwks().as_bytes()), 0)
+            .on_response(
+                Fetch::Jwks,
+                CallResult::ok(idp.jwks().as_bytes()),
+                0,
+                &mut store
+            )
             .is_ok());
         assert!(l.provider().is_some());
     }

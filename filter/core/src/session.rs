@@ -16,6 +16,9 @@ const MAX_PARTS: usize = 16;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
+    /// Random, kept across refreshes: names the session for refresh coordination.
+    #[serde(rename = "i", default)]
+    pub id: String,
     #[serde(rename = "u")]
     pub user: String,
     #[serde(rename = "e", default)]
@@ -28,6 +31,12 @@ pub struct Session {
     pub created_at: UnixTime,
     #[serde(rename = "x")]
     pub expires_at: UnixTime,
+    /// When the tokens were last obtained (login or refresh); `cookie_refresh` counts from here.
+    #[serde(rename = "r", default)]
+    pub refreshed_at: UnixTime,
+    /// When the IdP's tokens expire (`expires_in`, else the ID token's `exp`).
+    #[serde(rename = "te", default, skip_serializing_if = "Option::is_none")]
+    pub tokens_expire_at: Option<UnixTime>,
     #[serde(rename = "it", default, skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
     #[serde(rename = "at", default, skip_serializing_if = "Option::is_none")]
@@ -55,16 +64,27 @@ impl SessionError {
     }
 }
 
-/// Seals and opens sessions for one cookie name.
+/// A session read from the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened {
+    pub session: Session,
+    /// Sealed with a previous `cookie_secret`: re-issue it with the current one.
+    pub stale_key: bool,
+}
+
+/// Seals sessions with the current key and opens them with the current or a previous one.
 #[derive(Debug, Clone)]
 pub struct SessionCodec {
-    sealer: Sealer,
+    /// The current key first, then previous ones.
+    sealers: Vec<Sealer>,
     name: String,
 }
 
 impl SessionCodec {
-    pub fn new(sealer: Sealer, name: String) -> Self {
-        Self { sealer, name }
+    pub fn new(current: Sealer, previous: Vec<Sealer>, name: String) -> Self {
+        let mut sealers = vec![current];
+        sealers.extend(previous);
+        Self { sealers, name }
     }
 
     pub fn name(&self) -> &str {
@@ -93,7 +113,8 @@ impl SessionCodec {
         rng: &mut dyn Entropy,
     ) -> Result<Vec<(String, String)>, EntropyError> {
         let json = serde_json::to_vec(session).map_err(|_| EntropyError)?;
-        let sealed = self.sealer.seal(&json, &self.name, rng)?;
+        let sealer = self.sealers.first().ok_or(EntropyError)?;
+        let sealed = sealer.seal(&json, &self.name, rng)?;
         if sealed.len() <= MAX_COOKIE_VALUE {
             return Ok(vec![(self.name.clone(), sealed)]);
         }
@@ -125,18 +146,23 @@ impl SessionCodec {
         &self,
         cookies: &RequestCookies<'_>,
         now: UnixTime,
-    ) -> Result<Session, SessionError> {
+    ) -> Result<Opened, SessionError> {
         let sealed = self.sealed_value(cookies).ok_or(SessionError::Absent)?;
-        let plain = self
-            .sealer
-            .open(&sealed, &self.name)
-            .map_err(|_| SessionError::Unreadable)?;
+        let (index, plain) = self
+            .sealers
+            .iter()
+            .enumerate()
+            .find_map(|(i, s)| s.open(&sealed, &self.name).ok().map(|p| (i, p)))
+            .ok_or(SessionError::Unreadable)?;
         let session: Session =
             serde_json::from_slice(&plain).map_err(|_| SessionError::Unreadable)?;
         if session.expires_at <= now {
             return Err(SessionError::Expired);
         }
-        Ok(session)
+        Ok(Opened {
+            session,
+            stale_key: index > 0,
+        })
     }
 
     /// The request's cookies that belong to the session (to delete them, or to strip them).
@@ -157,17 +183,24 @@ pub(crate) mod tests {
     pub fn codec() -> SessionCodec {
         let s = CookieSecret::from_base64(crate::config::tests::COOKIE_SECRET);
         let Ok(s) = s else { unreachable!() };
-        SessionCodec::new(Sealer::new(&s.derive("session")), "_oauth2_proxy".into())
+        SessionCodec::new(
+            Sealer::new(&s.derive("session")),
+            Vec::new(),
+            "_oauth2_proxy".into(),
+        )
     }
 
     pub fn alice(now: UnixTime) -> Session {
         Session {
+            id: "sid-1".into(),
             user: "00u-alice".into(),
             email: "alice@example.com".into(),
             groups: vec!["admins".into(), "everyone".into()],
             preferred_username: "alice".into(),
             created_at: now,
             expires_at: now + 3600,
+            refreshed_at: now,
+            tokens_expire_at: Some(now + 600),
             id_token: None,
             access_token: None,
             refresh_token: None,
@@ -189,7 +222,11 @@ pub(crate) mod tests {
         let cookies = c.encode(&s, &mut SeededEntropy(1)).unwrap_or_default();
         assert_eq!(cookies.len(), 1);
         let h = header(&cookies);
-        assert_eq!(c.decode(&RequestCookies::parse(Some(&h)), 1001), Ok(s));
+        assert_eq!(
+            c.decode(&RequestCookies::parse(Some(&h)), 1001)
+                .map(|o| o.session),
+            Ok(s)
+        );
     }
 
     #[test]
@@ -221,6 +258,7 @@ pub(crate) mod tests {
         let Ok(other) = other else { unreachable!() };
         let foreign = SessionCodec::new(
             Sealer::new(&other.derive("session")),
+            Vec::new(),
             "_oauth2_proxy".into(),
         );
         let f = header(
@@ -250,13 +288,50 @@ pub(crate) mod tests {
         assert!(cookies.iter().all(|(_, v)| v.len() <= MAX_COOKIE_VALUE));
         let h = format!("other=1; {}", header(&cookies));
         let parsed = RequestCookies::parse(Some(&h));
-        assert_eq!(c.decode(&parsed, 1001), Ok(s));
+        assert_eq!(c.decode(&parsed, 1001).map(|o| o.session), Ok(s));
         assert_eq!(c.present(&parsed).count(), cookies.len());
         // A missing middle part breaks the seal: the session is unreadable, never partial.
         let without_first = header(cookies.get(1..).unwrap_or_default());
         assert!(c
             .decode(&RequestCookies::parse(Some(&without_first)), 1001)
             .is_err());
+    }
+
+    #[test]
+    fn a_previous_secret_still_opens_and_marks_the_session_for_reissue() {
+        let old = codec();
+        let sealed = old
+            .encode(&alice(1000), &mut SeededEntropy(4))
+            .unwrap_or_default();
+        let h = header(&sealed);
+        let new_secret = CookieSecret::from_base64("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+        let old_secret = CookieSecret::from_base64(crate::config::tests::COOKIE_SECRET);
+        let (Ok(new_secret), Ok(old_secret)) = (new_secret, old_secret) else {
+            unreachable!()
+        };
+        let rotated = SessionCodec::new(
+            Sealer::new(&new_secret.derive("session")),
+            vec![Sealer::new(&old_secret.derive("session"))],
+            "_oauth2_proxy".into(),
+        );
+        let opened = rotated.decode(&RequestCookies::parse(Some(&h)), 1001);
+        assert_eq!(opened.as_ref().map(|o| o.stale_key), Ok(true));
+        let fresh = header(
+            &rotated
+                .encode(&alice(1000), &mut SeededEntropy(5))
+                .unwrap_or_default(),
+        );
+        assert_eq!(
+            rotated
+                .decode(&RequestCookies::parse(Some(&fresh)), 1001)
+                .map(|o| o.stale_key),
+            Ok(false)
+        );
+        // The old deployment cannot read the new cookie.
+        assert_eq!(
+            old.decode(&RequestCookies::parse(Some(&fresh)), 1001).err(),
+            Some(SessionError::Unreadable)
+        );
     }
 
     #[test]

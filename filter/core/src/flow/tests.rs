@@ -2,10 +2,15 @@
 //! cookie → signed-in request → headers, and each way a step can fail.
 
 use super::*;
+use crate::callout::CallResult;
 use crate::config::tests::{minimal, parse};
 use crate::env::testing::SeededEntropy;
 use crate::jwt::verify::testing::{TestIdp, CLIENT_ID, ISSUER, NOW};
 use crate::provider::tests::loaded;
+use crate::shared::MemoryStore;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use jwt_simple::prelude::ECDSAP256KeyPairLike;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -126,13 +131,16 @@ impl World {
     }
 
     fn finish(&mut self, pending: Box<PendingLogin>, status: u16, body: &str) -> Response {
-        let r = self.gate.finish_login(
+        let step = self.gate.finish_login(
             *pending,
             CallResult::status(status, body.as_bytes()),
             Some(&self.provider),
             NOW,
             &mut self.rng,
         );
+        let LoginStep::Done(r) = step else {
+            unreachable!("{step:?}")
+        };
         self.store(&r);
         r
     }
@@ -234,6 +242,7 @@ fn full_login_sets_the_session_and_returns_to_the_original_url() {
         plan,
         outcome,
         user,
+        ..
     } = w.get("/dashboard?tab=1", HTML)
     else {
         unreachable!()
@@ -545,9 +554,12 @@ fn token_endpoint_outcomes() {
             Some(s) => CallResult::status(s, body.as_bytes()),
             None => CallResult::failed(),
         };
-        let r = w
-            .gate
-            .finish_login(*pending, result, Some(&w.provider), NOW, &mut w.rng);
+        let LoginStep::Done(r) =
+            w.gate
+                .finish_login(*pending, result, Some(&w.provider), NOW, &mut w.rng)
+        else {
+            unreachable!()
+        };
         assert_eq!(
             (r.status, r.outcome.code()),
             (expected, code),
@@ -685,7 +697,9 @@ fn tokens_are_kept_only_when_a_header_needs_them() {
         .gate
         .sessions()
         .decode(&RequestCookies::parse(Some(&w.cookie_header())), NOW);
-    let Ok(s) = session else { unreachable!() };
+    let Ok(s) = session.map(|o| o.session) else {
+        unreachable!()
+    };
     assert!(s.id_token.is_none() && s.access_token.is_none() && s.refresh_token.is_none());
 
     let mut v = minimal();
@@ -813,4 +827,511 @@ fn no_randomness_fails_closed() {
         unreachable!()
     };
     assert_eq!(r.status, 500);
+}
+
+// ---- refresh (cookie_refresh), coalescing, secret and key rotation ----
+
+fn refreshing() -> World {
+    let mut v = minimal();
+    v["cookie_refresh"] = json!("1h");
+    v["allowed_groups"] = json!(["admins"]);
+    world_with(v)
+}
+
+impl World {
+    fn decide_at(&mut self, path: &str, accept: &str, now: UnixTime) -> Decision {
+        let cookie = self.cookie_header();
+        let req = Request {
+            method: "GET",
+            scheme: "https",
+            authority: "app.example.com",
+            path,
+            cookie: Some(&cookie),
+            accept: Some(accept),
+            ..Request::default()
+        };
+        self.gate
+            .decide(&req, Some(&self.provider), now, &mut self.rng)
+    }
+
+    fn login_with_refresh_token(&mut self) {
+        let q = self.start("/");
+        assert!(q["scope"].ends_with(" offline_access"), "{}", q["scope"]);
+        let Ok((_, pending)) = self.callback(&format!("code=c&state={}", q["state"])) else {
+            unreachable!()
+        };
+        let body = json!({"id_token": self.id_token(&q["nonce"], json!({})), "access_token": "at", "refresh_token": "rt-1", "expires_in": 7200});
+        assert_eq!(self.finish(pending, 200, &body.to_string()).status, 302);
+    }
+
+    fn refresh_body(&self, groups: serde_json::Value) -> String {
+        let mut claims = TestIdp::claims(json!({ "groups": groups }));
+        claims.nonce = None;
+        claims.issued_at = Some(jwt_simple::prelude::Duration::from_secs(NOW + 3600));
+        claims.expires_at = Some(jwt_simple::prelude::Duration::from_secs(NOW + 7200));
+        json!({"id_token": self.idp.rs256(claims), "access_token": "at-2", "refresh_token": "rt-2", "expires_in": 3600}).to_string()
+    }
+}
+
+#[test]
+fn a_session_older_than_cookie_refresh_is_refreshed_with_its_refresh_token() {
+    let mut w = refreshing();
+    w.login_with_refresh_token();
+    assert!(matches!(
+        w.decide_at("/", HTML, NOW + 3599),
+        Decision::Forward { .. }
+    ));
+    let Decision::Refresh { call, pending } = w.decide_at("/", HTML, NOW + 3600) else {
+        unreachable!()
+    };
+    let form: HashMap<String, String> = form_urlencoded::parse(&call.body).into_owned().collect();
+    assert_eq!(form["grant_type"], "refresh_token");
+    assert_eq!(form["refresh_token"], "rt-1");
+    assert!(call
+        .headers
+        .iter()
+        .any(|(k, v)| k == "authorization" && v.starts_with("Basic ")));
+    let mut store = MemoryStore::default();
+    assert!(w.gate.claim_refresh(&pending, 1_000, &mut store));
+    let body = w.refresh_body(json!(["admins", "new-team"]));
+    let d = w.gate.finish_refresh(
+        *pending,
+        CallResult::ok(body.as_bytes()),
+        Some(&w.provider),
+        NOW + 3600,
+        1_100,
+        &mut w.rng,
+        &mut store,
+    );
+    let Decision::Forward {
+        plan,
+        outcome,
+        set_cookies,
+        ..
+    } = d
+    else {
+        unreachable!("{d:?}")
+    };
+    assert_eq!(outcome, Outcome::Refreshed);
+    assert!(
+        plan.set
+            .contains(&("x-auth-request-groups", "admins,new-team".to_string())),
+        "the new identity goes upstream"
+    );
+    assert!(set_cookies.iter().any(|c| c.starts_with("_oauth2_proxy=")));
+    let resp = Response {
+        status: 200,
+        headers: set_cookies
+            .iter()
+            .map(|c| ("set-cookie".to_string(), c.clone()))
+            .collect(),
+        body: String::new(),
+        outcome,
+    };
+    w.store(&resp);
+    // The new session carries the rotated refresh token and starts a new refresh period.
+    let opened = w
+        .gate
+        .sessions()
+        .decode(&RequestCookies::parse(Some(&w.cookie_header())), NOW + 3600);
+    let Ok(s) = opened.map(|o| o.session) else {
+        unreachable!()
+    };
+    assert_eq!(
+        (s.refresh_token.as_deref(), s.refreshed_at, s.groups.len()),
+        (Some("rt-2"), NOW + 3600, 2)
+    );
+    assert!(matches!(
+        w.decide_at("/", HTML, NOW + 3601),
+        Decision::Forward { .. }
+    ));
+}
+
+#[test]
+fn concurrent_requests_of_one_session_make_one_refresh_and_the_rest_go_on() {
+    let mut w = refreshing();
+    w.login_with_refresh_token();
+    let mut store = MemoryStore::default();
+    let mut refreshing = 0;
+    let mut pendings = Vec::new();
+    for i in 0..20 {
+        let Decision::Refresh { pending, .. } = w.decide_at("/", HTML, NOW + 3600) else {
+            unreachable!()
+        };
+        if w.gate.claim_refresh(&pending, 1_000 + i, &mut store) {
+            refreshing += 1;
+            pendings.push(pending);
+        } else {
+            let d = w.gate.skip_refresh(*pending);
+            assert!(
+                matches!(
+                    d,
+                    Decision::Forward {
+                        outcome: Outcome::Authenticated,
+                        ..
+                    }
+                ),
+                "{d:?}"
+            );
+        }
+    }
+    assert_eq!(refreshing, 1);
+    let body = w.refresh_body(json!(["admins"]));
+    let pending = pendings.pop().unwrap_or_else(|| unreachable!());
+    let _ = w.gate.finish_refresh(
+        *pending,
+        CallResult::ok(body.as_bytes()),
+        Some(&w.provider),
+        NOW + 3600,
+        2_000,
+        &mut w.rng,
+        &mut store,
+    );
+    // Late requests still carrying the old cookie do not refresh again for a while.
+    let Decision::Refresh { pending, .. } = w.decide_at("/", HTML, NOW + 3601) else {
+        unreachable!()
+    };
+    assert!(!w.gate.claim_refresh(&pending, 2_500, &mut store));
+}
+
+#[test]
+fn refresh_outcomes_invalid_grant_idp_down_and_lost_group() {
+    let outcomes: Vec<(CallResult<'static>, u64, &str)> = vec![
+        // Refused, and the tokens have expired: the session ends (browser → new login).
+        (
+            CallResult::status(400, br#"{"error":"invalid_grant"}"#),
+            NOW + 7200,
+            "session_ended",
+        ),
+        // Refused while the tokens are still valid (another replica may have rotated it): kept.
+        (
+            CallResult::status(400, br#"{"error":"invalid_grant"}"#),
+            NOW + 3600,
+            "refresh_deferred",
+        ),
+        // IdP down or failing: the session is used as it is, and retried later.
+        (CallResult::failed(), NOW + 3600, "refresh_deferred"),
+        (CallResult::status(503, b""), NOW + 3600, "refresh_deferred"),
+        (
+            CallResult::status(200, b"not json"),
+            NOW + 3600,
+            "refresh_deferred",
+        ),
+    ];
+    for (result, now, code) in outcomes {
+        let mut w = refreshing();
+        w.login_with_refresh_token();
+        let mut store = MemoryStore::default();
+        let Decision::Refresh { pending, .. } = w.decide_at("/", HTML, now) else {
+            unreachable!()
+        };
+        assert!(w.gate.claim_refresh(&pending, 1_000, &mut store));
+        let d = w.gate.finish_refresh(
+            *pending,
+            result,
+            Some(&w.provider),
+            now,
+            1_000,
+            &mut w.rng,
+            &mut store,
+        );
+        match d {
+            Decision::Forward { outcome, .. } => assert_eq!(outcome.code(), code),
+            Decision::Respond(r) => {
+                assert_eq!(r.outcome.code(), code);
+                assert_eq!(r.status, 302, "a browser signs in again");
+                assert!(set_cookies(&r)
+                    .iter()
+                    .any(|c| c.starts_with("_oauth2_proxy=;") && c.contains("Max-Age=0")));
+            }
+            other => unreachable!("{other:?}"),
+        }
+        if code == "refresh_deferred" {
+            let Decision::Refresh { pending, .. } = w.decide_at("/", HTML, now) else {
+                unreachable!()
+            };
+            assert!(
+                !w.gate.claim_refresh(&pending, 5_000, &mut store),
+                "backs off after a failure"
+            );
+            assert!(
+                w.gate.claim_refresh(&pending, 11_000, &mut store),
+                "then tries again"
+            );
+        }
+    }
+    // A user removed from the allowed group loses access at the refresh.
+    let mut w = refreshing();
+    w.login_with_refresh_token();
+    let mut store = MemoryStore::default();
+    let Decision::Refresh { pending, .. } = w.decide_at("/", HTML, NOW + 3600) else {
+        unreachable!()
+    };
+    assert!(w.gate.claim_refresh(&pending, 1_000, &mut store));
+    let body = w.refresh_body(json!(["everyone"]));
+    let d = w.gate.finish_refresh(
+        *pending,
+        CallResult::ok(body.as_bytes()),
+        Some(&w.provider),
+        NOW + 3600,
+        1_000,
+        &mut w.rng,
+        &mut store,
+    );
+    let Decision::Respond(r) = d else {
+        unreachable!()
+    };
+    assert_eq!((r.status, r.outcome.code()), (403, "group_not_allowed"));
+    assert!(
+        set_cookies(&r)
+            .iter()
+            .any(|c| c.starts_with("_oauth2_proxy=")),
+        "the refreshed session is kept"
+    );
+}
+
+#[test]
+fn api_request_whose_session_ended_gets_401_and_its_cookie_cleared() {
+    let mut w = refreshing();
+    w.login_with_refresh_token();
+    let mut store = MemoryStore::default();
+    let Decision::Refresh { pending, .. } = w.decide_at("/", "application/json", NOW + 7200) else {
+        unreachable!()
+    };
+    assert!(w.gate.claim_refresh(&pending, 0, &mut store));
+    let d = w.gate.finish_refresh(
+        *pending,
+        CallResult::status(400, br#"{"error":"invalid_grant"}"#),
+        Some(&w.provider),
+        NOW + 7200,
+        0,
+        &mut w.rng,
+        &mut store,
+    );
+    let Decision::Respond(r) = d else {
+        unreachable!()
+    };
+    assert_eq!((r.status, r.outcome.code()), (401, "session_ended"));
+    assert!(set_cookies(&r)
+        .iter()
+        .any(|c| c.starts_with("_oauth2_proxy=;")));
+}
+
+#[test]
+fn without_cookie_refresh_no_refresh_token_is_kept_and_nothing_refreshes() {
+    let mut w = world();
+    let q = w.start("/");
+    assert!(!q["scope"].contains("offline_access"));
+    let Ok((_, pending)) = w.callback(&format!("code=c&state={}", q["state"])) else {
+        unreachable!()
+    };
+    let body = json!({"id_token": w.id_token(&q["nonce"], json!({})), "refresh_token": "rt"});
+    w.finish(pending, 200, &body.to_string());
+    let s = w
+        .gate
+        .sessions()
+        .decode(&RequestCookies::parse(Some(&w.cookie_header())), NOW)
+        .map(|o| o.session);
+    assert_eq!(s.map(|s| s.refresh_token), Ok(None));
+    assert!(matches!(
+        w.decide_at("/", HTML, NOW + 100_000),
+        Decision::Forward { .. }
+    ));
+}
+
+#[test]
+fn a_session_sealed_with_a_previous_secret_is_accepted_and_reissued() {
+    let mut old = world();
+    old.login("/", json!({}));
+    let mut v = minimal();
+    v["cookie_secret"] = json!("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+    v["cookie_secret_previous"] = json!(crate::config::tests::COOKIE_SECRET);
+    let mut new = world_with(v);
+    new.jar = old.jar.clone();
+    let Decision::Forward {
+        set_cookies,
+        outcome,
+        ..
+    } = new.get("/", HTML)
+    else {
+        unreachable!()
+    };
+    assert_eq!(outcome, Outcome::Authenticated);
+    assert!(
+        set_cookies.iter().any(|c| c.starts_with("_oauth2_proxy=")),
+        "re-issued with the new secret"
+    );
+    let resp = Response {
+        status: 200,
+        headers: set_cookies
+            .iter()
+            .map(|c| ("set-cookie".to_string(), c.clone()))
+            .collect(),
+        body: String::new(),
+        outcome,
+    };
+    new.store(&resp);
+    let Decision::Forward { set_cookies, .. } = new.get("/", HTML) else {
+        unreachable!()
+    };
+    assert!(
+        set_cookies.is_empty(),
+        "current secret: nothing to re-issue"
+    );
+    // The old deployment does not accept the re-issued cookie; without the previous secret
+    // neither does the new one accept the old.
+    old.jar = new.jar.clone();
+    assert_eq!(old.respond("/", HTML).outcome, Outcome::LoginStarted);
+}
+
+#[test]
+fn a_login_state_started_before_a_secret_rotation_still_completes() {
+    let mut old = world();
+    let q = old.start("/after");
+    let mut v = minimal();
+    v["cookie_secret"] = json!("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+    v["cookie_secret_previous"] = json!([crate::config::tests::COOKIE_SECRET]);
+    let mut new = world_with(v);
+    new.jar = old.jar.clone();
+    let Ok((_, pending)) = new.callback(&format!("code=c&state={}", q["state"])) else {
+        unreachable!()
+    };
+    let body = json!({"id_token": new.id_token(&q["nonce"], json!({}))});
+    assert_eq!(
+        header(&new.finish(pending, 200, &body.to_string()), "location"),
+        Some("/after")
+    );
+}
+
+#[test]
+fn an_id_token_signed_with_a_new_key_waits_for_one_jwks_refetch() {
+    let mut w = world();
+    let q = w.start("/");
+    let Ok((_, pending)) = w.callback(&format!("code=c&state={}", q["state"])) else {
+        unreachable!()
+    };
+    let rotated = TestIdp::new();
+    let mut claims = TestIdp::claims(json!({}));
+    claims.nonce = Some(q["nonce"].clone());
+    // The refetched JWKS will have the new key.
+    let jwks = rotated.jwks().replace("\"ec-1\"", "\"ec-rotated\"");
+    let token = rotated.ec.with_key_id("ec-rotated").sign(claims);
+    let body = json!({"id_token": token.unwrap_or_default()}).to_string();
+    let step = w.gate.finish_login(
+        *pending,
+        CallResult::ok(body.as_bytes()),
+        Some(&w.provider),
+        NOW,
+        &mut w.rng,
+    );
+    let LoginStep::NeedKeys(pending) = step else {
+        unreachable!("{step:?}")
+    };
+    let mut store = MemoryStore::default();
+    let Ok(cfg) = parse(&minimal()) else {
+        unreachable!()
+    };
+    let mut loader = crate::provider::ProviderLoader::new(&cfg);
+    crate::provider::tests::load(&mut loader, &mut store, &w.idp, 0);
+    assert!(loader.refetch_for_unknown_kid(1_000, &mut store).is_some());
+    assert!(loader
+        .on_response(
+            crate::provider::Fetch::Jwks,
+            CallResult::ok(jwks.as_bytes()),
+            1_000,
+            &mut store
+        )
+        .is_ok());
+    let provider = loader.provider().cloned();
+    let step = w
+        .gate
+        .resume_login(*pending, provider.as_deref(), NOW, &mut w.rng);
+    let LoginStep::Done(r) = step else {
+        unreachable!()
+    };
+    assert_eq!((r.status, r.outcome.code()), (302, "login_completed"));
+    // Had the key still been unknown after the refetch, the login fails instead of looping.
+    let mut w = world();
+    let q = w.start("/");
+    let Ok((_, pending)) = w.callback(&format!("code=c&state={}", q["state"])) else {
+        unreachable!()
+    };
+    let mut claims = TestIdp::claims(json!({}));
+    claims.nonce = Some(q["nonce"].clone());
+    let body = json!({"id_token": TestIdp::new().ec.with_key_id("nobody").sign(claims).unwrap_or_default()}).to_string();
+    let LoginStep::NeedKeys(pending) = w.gate.finish_login(
+        *pending,
+        CallResult::ok(body.as_bytes()),
+        Some(&w.provider),
+        NOW,
+        &mut w.rng,
+    ) else {
+        unreachable!()
+    };
+    let LoginStep::Done(r) = w
+        .gate
+        .resume_login(*pending, Some(&w.provider), NOW, &mut w.rng)
+    else {
+        unreachable!()
+    };
+    assert_eq!((r.status, r.outcome.code()), (502, "unknown_kid"));
+}
+
+#[test]
+fn a_session_that_shrinks_deletes_the_parts_it_no_longer_uses() {
+    let mut v = minimal();
+    v["cookie_refresh"] = json!("1h");
+    v["set_authorization_header"] = json!(true);
+    let mut w = world_with(v);
+    let q = w.start("/");
+    let Ok((_, pending)) = w.callback(&format!("code=c&state={}", q["state"])) else {
+        unreachable!()
+    };
+    let groups: Vec<String> = (0..50)
+        .map(|i| format!("a-rather-long-group-name-number-{i:03}"))
+        .collect();
+    let body = json!({"id_token": w.id_token(&q["nonce"], json!({"groups": groups})), "refresh_token": "r".repeat(800), "expires_in": 3600});
+    w.finish(pending, 200, &body.to_string());
+    let parts: Vec<String> = w
+        .jar
+        .keys()
+        .filter(|k| k.starts_with("_oauth2_proxy_") && !k.ends_with("_csrf"))
+        .cloned()
+        .collect();
+    assert!(parts.len() >= 2, "{parts:?}");
+    let Decision::Forward { plan, .. } = w.decide_at("/", HTML, NOW + 1) else {
+        unreachable!()
+    };
+    assert!(plan
+        .set
+        .iter()
+        .any(|(k, v)| *k == "x-auth-request-groups" && v.split(',').count() == 50));
+    let Decision::Refresh { pending, .. } = w.decide_at("/", HTML, NOW + 3600) else {
+        unreachable!()
+    };
+    let mut store = MemoryStore::default();
+    assert!(w.gate.claim_refresh(&pending, 0, &mut store));
+    let body = w.refresh_body(json!(["admins"]));
+    let Decision::Forward { set_cookies, .. } = w.gate.finish_refresh(
+        *pending,
+        CallResult::ok(body.as_bytes()),
+        Some(&w.provider),
+        NOW + 3600,
+        0,
+        &mut w.rng,
+        &mut store,
+    ) else {
+        unreachable!()
+    };
+    for part in &parts {
+        assert!(
+            set_cookies
+                .iter()
+                .any(|c| c.starts_with(&format!("{part}=;")) && c.contains("Max-Age=0")),
+            "{part} deleted: {set_cookies:?}"
+        );
+    }
+    assert!(set_cookies
+        .iter()
+        .any(|c| c.starts_with("_oauth2_proxy=") && !c.contains("Max-Age=0")));
 }
