@@ -3,7 +3,7 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use oidc_gate_core::{CallOut, Entropy, EntropyError, UnixTime};
+use oidc_gate_core::{CallOut, Entropy, EntropyError, SharedStore, UnixTime};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType, Status};
 
@@ -71,4 +71,28 @@ pub fn send_response(status: u16, headers: &[(String, String)], body: &str) -> R
         .collect();
     let body = (!body.is_empty()).then_some(body.as_bytes());
     hostcalls::send_http_response(u32::from(status), headers, body)
+}
+
+/// proxy-wasm shared data: one store for every VM of this Envoy.
+pub struct HostShared;
+
+impl SharedStore for HostShared {
+    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+        match hostcalls::get_shared_data(key) {
+            Ok((Some(value), Some(cas))) => Some((value, cas)),
+            _ => None,
+        }
+    }
+
+    fn set(&mut self, key: &str, value: &[u8], cas: Option<u32>) -> bool {
+        hostcalls::set_shared_data(key, Some(value), cas).is_ok()
+    }
+}
+
+pub fn add_response_header(name: &str, value: &str) -> Result<(), Status> {
+    hostcalls::add_map_value(MapType::HttpResponseHeaders, name, value)
+}
+
+pub fn resume_request() -> Result<(), Status> {
+    hostcalls::resume_http_request()
 }

@@ -4,39 +4,55 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::Duration;
 
 use log::{error, info, warn};
-use oidc_gate_core::{CallResult, Config, Fetch, Gate, Loaded, Provider, ProviderLoader};
+use oidc_gate_core::{CallResult, Config, Fetch, Gate, Loaded, ProviderError, ProviderLoader};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType, LogLevel};
 
-use crate::host;
+use crate::host::{self, HostShared};
 use crate::stream::Stream;
 
 /// How often the root context checks whether a fetch is due (the loader decides).
 const TICK: Duration = Duration::from_millis(500);
 
-/// The provider as last loaded, read by every request of this VM (one per worker thread).
-pub type ProviderSlot = Rc<RefCell<Option<Arc<Provider>>>>;
+/// This VM's provider loader, shared by the root context (ticks) and the requests (which read
+/// the provider and, on an unknown `kid`, refetch the JWKS).
+pub type SharedLoader = Rc<RefCell<ProviderLoader>>;
 
 #[derive(Default)]
 pub struct Root {
     gate: Option<Rc<Gate>>,
-    loader: Option<ProviderLoader>,
-    provider: ProviderSlot,
+    loader: Option<SharedLoader>,
     calls: HashMap<u32, Fetch>,
+}
+
+/// Logs what a fetch of provider metadata came to.
+pub fn log_loaded(fetch: Fetch, result: &Result<Loaded, ProviderError>) {
+    match result {
+        Ok(Loaded::Discovery) => info!("loaded the IdP's discovery document"),
+        Ok(Loaded::Keys { count, skipped }) => {
+            info!("loaded the IdP's JWKS: {count} usable keys, {skipped} skipped")
+        }
+        Err(e) => warn!("IdP {fetch:?} fetch failed, will retry: {e}"),
+    }
+}
+
+pub fn log_refused_call(what: &str, cluster: &str, status: proxy_wasm::types::Status) {
+    error!(
+        "cannot call the IdP for {what}: Envoy refused the call-out to cluster {cluster:?} ({status:?}); define the cluster (Istio: a ServiceEntry for the IdP host) or set idp_cluster"
+    );
 }
 
 impl Root {
     fn fetch_due(&mut self) {
-        let Some(loader) = self.loader.as_mut() else {
+        let Some(loader) = self.loader.clone() else {
             return;
         };
         let now = host::now_millis();
-        let Some((fetch, call)) = loader.poll(now) else {
+        let Some((fetch, call)) = loader.borrow_mut().poll(now, &mut HostShared) else {
             return;
         };
         match host::dispatch(&call) {
@@ -44,11 +60,13 @@ impl Root {
                 self.calls.insert(token, fetch);
             }
             Err(status) => {
-                error!(
-                    "cannot call the IdP for {fetch:?}: Envoy refused the call-out to cluster {:?} ({status:?}); define the cluster (Istio: a ServiceEntry for the IdP host) or set idp_cluster",
-                    call.cluster
+                log_refused_call(&format!("{fetch:?}"), &call.cluster, status);
+                let _ = loader.borrow_mut().on_response(
+                    fetch,
+                    CallResult::failed(),
+                    now,
+                    &mut HostShared,
                 );
-                let _ = loader.on_response(fetch, CallResult::failed(), now);
             }
         }
     }
@@ -65,7 +83,7 @@ impl Context for Root {
         let Some(fetch) = self.calls.remove(&token) else {
             return;
         };
-        let Some(loader) = self.loader.as_mut() else {
+        let Some(loader) = self.loader.clone() else {
             return;
         };
         let (status, body) = host::call_response(body_size);
@@ -73,17 +91,14 @@ impl Context for Root {
             status,
             body: &body,
         };
-        match loader.on_response(fetch, result, host::now_millis()) {
-            Ok(Loaded::Discovery) => {
-                info!("loaded the IdP's discovery document");
-                // Fetch the keys at once rather than at the next tick.
-                self.fetch_due();
-            }
-            Ok(Loaded::Keys { count, skipped }) => {
-                info!("loaded the IdP's JWKS: {count} usable keys, {skipped} skipped");
-                *self.provider.borrow_mut() = loader.provider().cloned();
-            }
-            Err(e) => warn!("IdP {fetch:?} fetch failed, will retry: {e}"),
+        let loaded =
+            loader
+                .borrow_mut()
+                .on_response(fetch, result, host::now_millis(), &mut HostShared);
+        log_loaded(fetch, &loaded);
+        if loaded == Ok(Loaded::Discovery) {
+            // Fetch the keys at once rather than at the next tick.
+            self.fetch_due();
         }
     }
 }
@@ -106,7 +121,7 @@ impl RootContext for Root {
                 return false;
             }
         };
-        self.loader = Some(ProviderLoader::new(&config));
+        self.loader = Some(Rc::new(RefCell::new(ProviderLoader::new(&config))));
         self.gate = Some(Rc::new(Gate::new(config)));
         // Fetches start from ticks: on_configure also runs in a throw-away canary VM.
         hostcalls::set_tick_period(TICK).is_ok()
@@ -118,7 +133,8 @@ impl RootContext for Root {
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         let gate = self.gate.clone()?;
-        Some(Box::new(Stream::new(gate, self.provider.clone())))
+        let loader = self.loader.clone()?;
+        Some(Box::new(Stream::new(gate, loader)))
     }
 
     fn get_type(&self) -> Option<ContextType> {

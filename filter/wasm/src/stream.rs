@@ -1,51 +1,75 @@
-//! One HTTP request: read the head, let the core decide, carry the decision out.
+//! One HTTP request: read the head, let the core decide, carry the decision out (including the
+//! call-outs of a login or a refresh, and cookies added to the upstream's response).
 
 use std::rc::Rc;
 
 use log::{debug, info, warn};
+use oidc_gate_core::flow::{LoginStep, PendingRefresh};
 use oidc_gate_core::{
-    CallResult, CookieRewrite, Decision, Gate, Outcome, PendingLogin, Request, Response,
+    CallResult, CookieRewrite, Decision, Fetch, Gate, HeaderPlan, Outcome, PendingLogin, Request,
+    Response,
 };
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
-use crate::host::{self, WasiEntropy};
-use crate::root::ProviderSlot;
+use crate::host::{self, HostShared, WasiEntropy};
+use crate::root::{log_loaded, log_refused_call, SharedLoader};
+
+/// What this request waits for.
+enum Waiting {
+    /// The token endpoint's answer to a code exchange.
+    Token(u32, Box<PendingLogin>),
+    /// The JWKS, refetched because the ID token names an unknown key.
+    Keys(u32, Box<PendingLogin>),
+    /// The token endpoint's answer to a refresh.
+    Refresh(u32, Box<PendingRefresh>),
+}
 
 pub struct Stream {
     gate: Rc<Gate>,
-    provider: ProviderSlot,
-    pending: Option<(u32, Box<PendingLogin>)>,
+    loader: SharedLoader,
+    waiting: Option<Waiting>,
+    /// `Set-Cookie` values for the upstream's response (a refreshed or re-issued session).
+    response_cookies: Vec<String>,
     /// For log lines: host and path without the query (which may hold an authorization code).
     host: String,
     path: String,
 }
 
 impl Stream {
-    pub fn new(gate: Rc<Gate>, provider: ProviderSlot) -> Self {
+    pub fn new(gate: Rc<Gate>, loader: SharedLoader) -> Self {
         Self {
             gate,
-            provider,
-            pending: None,
+            loader,
+            waiting: None,
+            response_cookies: Vec::new(),
             host: String::new(),
             path: String::new(),
         }
     }
 
+    fn provider(&self) -> Option<std::sync::Arc<oidc_gate_core::Provider>> {
+        self.loader.borrow().provider().cloned()
+    }
+
     fn log(&self, outcome: &Outcome, status: Option<u16>, user: Option<&str>) {
         let (host, path, code) = (&self.host, &self.path, outcome.code());
         let user = user.unwrap_or("-");
+        let status = status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "upstream".into());
         match outcome {
-            Outcome::LoginFailed(e) => {
-                warn!("{code} host={host} path={path} status={status:?}: {e}")
+            Outcome::LoginFailed(e) | Outcome::RefreshDeferred(e) | Outcome::SessionEnded(e) => {
+                warn!("{code} host={host} path={path} user={user} status={status}: {e}")
             }
             Outcome::Denied(_)
             | Outcome::NotReady
             | Outcome::NoEntropy
-            | Outcome::LoginCompleted => {
-                info!("{code} host={host} path={path} user={user} status={status:?}")
+            | Outcome::LoginCompleted
+            | Outcome::Refreshed => {
+                info!("{code} host={host} path={path} user={user} status={status}")
             }
-            _ => debug!("{code} host={host} path={path} user={user} status={status:?}"),
+            _ => debug!("{code} host={host} path={path} user={user} status={status}"),
         }
     }
 
@@ -59,7 +83,7 @@ impl Stream {
 
     /// Applies the header plan; if the host refuses a change, the request is answered 500
     /// rather than forwarded half-rewritten.
-    fn forward(&self, plan: oidc_gate_core::HeaderPlan) -> Action {
+    fn forward(&mut self, plan: HeaderPlan, set_cookies: Vec<String>) -> Action {
         let mut ok = plan
             .remove
             .iter()
@@ -74,6 +98,7 @@ impl Stream {
             CookieRewrite::Replace(c) => host::set_request_header("cookie", Some(c)).is_ok(),
         };
         if ok {
+            self.response_cookies = set_cookies;
             return Action::Continue;
         }
         warn!(
@@ -82,6 +107,113 @@ impl Stream {
         );
         let _ = host::send_response(500, &[], "");
         Action::Pause
+    }
+
+    /// Carries out a decision; `Continue` or `Pause` for the headers callback.
+    fn carry_out(&mut self, decision: Decision) -> Action {
+        match decision {
+            Decision::Forward {
+                plan,
+                outcome,
+                user,
+                set_cookies,
+            } => {
+                self.log(&outcome, None, user.as_deref());
+                self.forward(plan, set_cookies)
+            }
+            Decision::Respond(r) => self.respond(&r),
+            Decision::Redeem { call, pending } => match host::dispatch(&call) {
+                Ok(token) => {
+                    self.waiting = Some(Waiting::Token(token, pending));
+                    Action::Pause
+                }
+                Err(status) => {
+                    log_refused_call("the token endpoint", &call.cluster, status);
+                    let step = self.gate.finish_login(
+                        *pending,
+                        CallResult::failed(),
+                        self.provider().as_deref(),
+                        host::now_secs(),
+                        &mut WasiEntropy,
+                    );
+                    self.login_step(step)
+                }
+            },
+            Decision::Refresh { call, pending } => {
+                if !self
+                    .gate
+                    .claim_refresh(&pending, host::now_millis(), &mut HostShared)
+                {
+                    let fallback = self.gate.skip_refresh(*pending);
+                    return self.carry_out(fallback);
+                }
+                match host::dispatch(&call) {
+                    Ok(token) => {
+                        self.waiting = Some(Waiting::Refresh(token, pending));
+                        Action::Pause
+                    }
+                    Err(status) => {
+                        log_refused_call("a refresh", &call.cluster, status);
+                        let d = self.finish_refresh(*pending, CallResult::failed());
+                        self.carry_out(d)
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish_refresh(&self, pending: PendingRefresh, result: CallResult<'_>) -> Decision {
+        self.gate.finish_refresh(
+            pending,
+            result,
+            self.provider().as_deref(),
+            host::now_secs(),
+            host::now_millis(),
+            &mut WasiEntropy,
+            &mut HostShared,
+        )
+    }
+
+    fn login_step(&mut self, step: LoginStep) -> Action {
+        match step {
+            LoginStep::Done(r) => self.respond(&r),
+            LoginStep::NeedKeys(pending) => {
+                let call = self
+                    .loader
+                    .borrow_mut()
+                    .refetch_for_unknown_kid(host::now_millis(), &mut HostShared);
+                if let Some(call) = call {
+                    match host::dispatch(&call) {
+                        Ok(token) => {
+                            self.waiting = Some(Waiting::Keys(token, pending));
+                            return Action::Pause;
+                        }
+                        Err(status) => log_refused_call("the JWKS", &call.cluster, status),
+                    }
+                }
+                // Refetched recently by someone: the key set in shared data is as new as it gets.
+                let _ = self
+                    .loader
+                    .borrow_mut()
+                    .poll(host::now_millis(), &mut HostShared);
+                let step = self.gate.resume_login(
+                    *pending,
+                    self.provider().as_deref(),
+                    host::now_secs(),
+                    &mut WasiEntropy,
+                );
+                self.login_step(step)
+            }
+        }
+    }
+
+    /// After a pause: a decision that continues resumes the request.
+    fn resume_with(&mut self, action: Action) {
+        if matches!(action, Action::Continue) {
+            if let Err(status) = host::resume_request() {
+                warn!("could not resume the request: {status:?}");
+            }
+        }
     }
 }
 
@@ -115,44 +247,23 @@ impl HttpContext for Stream {
         };
         self.host = req.authority.to_string();
         self.path = oidc_gate_core::routes::path_only(req.path).to_string();
-        let provider = self.provider.borrow().clone();
+        let provider = self.provider();
         let decision = self.gate.decide(
             &req,
             provider.as_deref(),
             host::now_secs(),
             &mut WasiEntropy,
         );
-        match decision {
-            Decision::Forward {
-                plan,
-                outcome,
-                user,
-            } => {
-                self.log(&outcome, None, user.as_deref());
-                self.forward(plan)
+        self.carry_out(decision)
+    }
+
+    fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
+        for c in std::mem::take(&mut self.response_cookies) {
+            if let Err(status) = host::add_response_header("set-cookie", &c) {
+                warn!("could not add the session cookie to the response: {status:?}");
             }
-            Decision::Respond(r) => self.respond(&r),
-            Decision::Redeem { call, pending } => match host::dispatch(&call) {
-                Ok(token) => {
-                    self.pending = Some((token, pending));
-                    Action::Pause
-                }
-                Err(status) => {
-                    warn!(
-                        "token endpoint call-out to cluster {:?} refused by Envoy: {status:?}",
-                        call.cluster
-                    );
-                    let r = self.gate.finish_login(
-                        *pending,
-                        CallResult::failed(),
-                        provider.as_deref(),
-                        host::now_secs(),
-                        &mut WasiEntropy,
-                    );
-                    self.respond(&r)
-                }
-            },
         }
+        Action::Continue
     }
 }
 
@@ -164,21 +275,53 @@ impl Context for Stream {
         body_size: usize,
         _trailers: usize,
     ) {
-        let Some((_, pending)) = self.pending.take_if(|(t, _)| *t == token) else {
+        let expected = match &self.waiting {
+            Some(Waiting::Token(t, _) | Waiting::Keys(t, _) | Waiting::Refresh(t, _)) => *t,
+            None => return,
+        };
+        if expected != token {
+            return;
+        }
+        let Some(waiting) = self.waiting.take() else {
             return;
         };
         let (status, body) = host::call_response(body_size);
-        let provider = self.provider.borrow().clone();
-        let r = self.gate.finish_login(
-            *pending,
-            CallResult {
-                status,
-                body: &body,
-            },
-            provider.as_deref(),
-            host::now_secs(),
-            &mut WasiEntropy,
-        );
-        self.respond(&r);
+        let result = CallResult {
+            status,
+            body: &body,
+        };
+        let action = match waiting {
+            Waiting::Token(_, pending) => {
+                let step = self.gate.finish_login(
+                    *pending,
+                    result,
+                    self.provider().as_deref(),
+                    host::now_secs(),
+                    &mut WasiEntropy,
+                );
+                self.login_step(step)
+            }
+            Waiting::Keys(_, pending) => {
+                let loaded = self.loader.borrow_mut().on_response(
+                    Fetch::Jwks,
+                    result,
+                    host::now_millis(),
+                    &mut HostShared,
+                );
+                log_loaded(Fetch::Jwks, &loaded);
+                let step = self.gate.resume_login(
+                    *pending,
+                    self.provider().as_deref(),
+                    host::now_secs(),
+                    &mut WasiEntropy,
+                );
+                self.login_step(step)
+            }
+            Waiting::Refresh(_, pending) => {
+                let d = self.finish_refresh(*pending, result);
+                self.carry_out(d)
+            }
+        };
+        self.resume_with(action);
     }
 }
