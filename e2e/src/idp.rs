@@ -53,7 +53,13 @@ pub struct Idp {
 
 impl Idp {
     /// Starts the provider; `redirect_uris` are those of the oidc-gate client.
-    pub fn start(name: &str, redirect_uris: &[String], post_logout: &[String]) -> Self {
+    /// `extra` is merged into the provider's configuration (token lifetimes and such).
+    pub fn start(
+        name: &str,
+        redirect_uris: &[String],
+        post_logout: &[String],
+        extra: &Value,
+    ) -> Self {
         let dir = tools::idp_dir();
         let users: Vec<Value> = USERS
             .iter()
@@ -75,6 +81,7 @@ impl Idp {
             ],
             "users": users,
         });
+        let config = crate::stack::merged(config, extra);
         let artifacts = tools::artifacts_dir();
         let config_path = artifacts.join(format!("{name}-idp.json"));
         std::fs::write(&config_path, config.to_string()).expect("write idp config");
@@ -128,6 +135,64 @@ impl Idp {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    pub fn clear_log(&self) {
+        self.admin("POST", "/__test/log/clear", Some(json!({})));
+    }
+
+    /// How many requests the provider served for paths ending in `suffix` (and `method`).
+    pub fn count(&self, method: &str, suffix: &str) -> usize {
+        self.admin("GET", "/__test/log", None)
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|e| {
+                        e["method"] == method
+                            && e["path"].as_str().is_some_and(|p| p.ends_with(suffix))
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Changes a user's groups for tokens issued from now on.
+    pub fn set_groups(&self, username: &str, groups: &[String]) {
+        self.admin(
+            "POST",
+            "/__test/groups",
+            Some(json!({"username": username, "groups": groups})),
+        );
+    }
+
+    /// New signing keys (new kids); the old ones stay published unless `keep_old` is false.
+    pub fn rotate_keys(&self, keep_old: bool) -> Value {
+        self.admin(
+            "POST",
+            "/__test/rotate-keys",
+            Some(json!({"keep_old": keep_old})),
+        )
+    }
+
+    /// Revokes a refresh token at the provider (RFC 7009), as the oidc-gate client.
+    pub fn revoke(&self, refresh_token: &str) -> u16 {
+        use base64::Engine as _;
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            url::form_urlencoded::byte_serialize(CLIENT_ID.as_bytes()).collect::<String>(),
+            url::form_urlencoded::byte_serialize(CLIENT_SECRET.as_bytes()).collect::<String>()
+        ));
+        let r = ureq::post(&format!("{}/v1/revoke", self.issuer))
+            .set("authorization", &format!("Basic {basic}"))
+            .send_form(&[
+                ("token", refresh_token),
+                ("token_type_hint", "refresh_token"),
+            ]);
+        match r {
+            Ok(r) => r.status(),
+            Err(ureq::Error::Status(s, _)) => s,
+            Err(_) => 0,
+        }
     }
 
     pub fn stop(&mut self) {

@@ -16,6 +16,10 @@ pub struct StackOptions {
     pub concurrency: u32,
     /// Fixed gateway ports (one per Envoy); free ports when `None`.
     pub ports: Option<Vec<u16>>,
+    /// Configuration overrides for each Envoy (by index), over `config`.
+    pub per_envoy: Vec<Value>,
+    /// Merged into the OpenID provider's configuration.
+    pub idp: Value,
 }
 
 impl Default for StackOptions {
@@ -25,6 +29,8 @@ impl Default for StackOptions {
             envoys: 1,
             concurrency: 1,
             ports: None,
+            per_envoy: Vec::new(),
+            idp: json!({}),
         }
     }
 }
@@ -65,7 +71,7 @@ impl Stack {
             .iter()
             .map(|p| format!("http://localhost:{p}/"))
             .collect();
-        let idp = Idp::start(name, &callbacks, &post_logout);
+        let idp = Idp::start(name, &callbacks, &post_logout, &options.idp);
         let echo = Echo::start();
         let base = json!({
             "oidc_issuer_url": idp.issuer,
@@ -88,6 +94,10 @@ impl Stack {
         let idp_cluster = (format!("outbound|{}||127.0.0.1", idp.port), idp.port);
         let mut envoys = Vec::new();
         for (i, port) in ports.iter().enumerate() {
+            let mut plugin = plugin.clone();
+            if let Some(overrides) = options.per_envoy.get(i) {
+                plugin.config = merged(plugin.config, overrides);
+            }
             let cfg = bootstrap(
                 *port,
                 echo.port,
@@ -112,6 +122,23 @@ impl Stack {
 
     pub fn url(&self, path: &str) -> String {
         self.envoys[0].url(path)
+    }
+
+    /// The session a browser holds, opened with the stack's cookie secret (tests only).
+    pub fn open_session(&self, cookie_header: &str) -> Option<oidc_gate_core::session::Session> {
+        let env = |k: &str| {
+            self.plugin
+                .env
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+        };
+        let config =
+            oidc_gate_core::Config::parse(self.plugin.config.to_string().as_bytes(), &env).ok()?;
+        let gate = oidc_gate_core::Gate::new(config);
+        let cookies = oidc_gate_core::cookies::RequestCookies::parse(Some(cookie_header));
+        // At time 0 nothing has expired: this reads what the cookie holds.
+        gate.sessions().decode(&cookies, 0).ok().map(|o| o.session)
     }
 
     /// Envoy's log, for assertions about what was (never) logged.

@@ -127,6 +127,11 @@ struct OAuthError {
 /// A token endpoint answer: the tokens, or why there are none.
 pub(crate) fn parse_token_response(result: CallResult<'_>) -> Result<TokenResponse, LoginError> {
     let status = result.status.ok_or(LoginError::IdpUnreachable)?;
+    // Envoy answers a call-out it could not deliver with its own 502/503/504 (connect error,
+    // reset, timeout); the IdP itself being down looks the same.
+    if matches!(status, 502..=504) {
+        return Err(LoginError::IdpUnreachable);
+    }
     if result.body.len() > MAX_RESPONSE_BODY {
         return Err(LoginError::TokenResponseInvalid);
     }

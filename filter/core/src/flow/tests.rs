@@ -530,6 +530,9 @@ fn token_endpoint_outcomes() {
             "code_exchange_refused",
         ),
         (Some(500), "oops".into(), 502, "code_exchange_refused"),
+        // Envoy's own answer when it cannot reach the IdP (connect error, timeout).
+        (Some(503), "upstream connect error".into(), 503, "idp_unreachable"),
+        (Some(504), "upstream request timeout".into(), 503, "idp_unreachable"),
         (Some(200), "not json".into(), 502, "token_response_invalid"),
         (
             Some(200),
