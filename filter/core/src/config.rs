@@ -1,6 +1,7 @@
 //! The gateway-level JSON configuration: option names as OAuth2-Proxy's config file, parsed once
 //! at configure time into typed values. Every problem is collected and reported with its key.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -8,6 +9,8 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::duration::{format_go_duration, parse_go_duration};
+use crate::policy::{Policies, RawPolicy, Rules};
+use crate::redirect::Whitelist;
 use crate::routes::{RouteError, Routes};
 use crate::secret::{ClientSecret, CookieSecret};
 
@@ -72,6 +75,18 @@ struct RawConfig {
     cookie_expire: Option<String>,
     email_domains: Option<Vec<String>>,
     allowed_groups: Option<Vec<String>>,
+    allowed_emails: Option<Vec<String>>,
+    policies: Option<Vec<RawPolicy>>,
+    whitelist_domains: Option<Vec<String>>,
+    skip_jwt_bearer_tokens: Option<bool>,
+    extra_jwt_issuers: Option<Vec<String>>,
+    sign_out_at_idp: Option<bool>,
+    pass_user_headers: Option<bool>,
+    prefer_email_to_user: Option<bool>,
+    claim_headers: Option<BTreeMap<String, String>>,
+    prompt: Option<String>,
+    acr_values: Option<String>,
+    login_url_parameters: Option<BTreeMap<String, String>>,
     oidc_email_claim: Option<String>,
     oidc_groups_claim: Option<String>,
     user_id_claim: Option<String>,
@@ -133,6 +148,18 @@ pub const OPTION_NAMES: &[&str] = &[
     "cookie_expire",
     "email_domains",
     "allowed_groups",
+    "allowed_emails",
+    "policies",
+    "whitelist_domains",
+    "skip_jwt_bearer_tokens",
+    "extra_jwt_issuers",
+    "sign_out_at_idp",
+    "pass_user_headers",
+    "prefer_email_to_user",
+    "claim_headers",
+    "prompt",
+    "acr_values",
+    "login_url_parameters",
     "oidc_email_claim",
     "oidc_groups_claim",
     "user_id_claim",
@@ -243,6 +270,15 @@ pub struct CookieSettings {
     pub previous_secrets: Vec<CookieSecret>,
 }
 
+/// A further issuer of bearer tokens (`extra_jwt_issuers`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraIssuer {
+    pub issuer: String,
+    pub audience: String,
+    /// Its discovery document; `None` when it is the main issuer (same keys).
+    pub discovery: Option<Endpoint>,
+}
+
 /// Which claims carry the identity.
 #[derive(Debug, Clone)]
 pub struct ClaimNames {
@@ -267,8 +303,19 @@ pub struct Config {
     pub scope: String,
     pub pkce: bool,
     pub cookie: CookieSettings,
-    pub email_domains: Vec<String>,
-    pub allowed_groups: Vec<String>,
+    /// `policies` and the top-level `email_domains`, `allowed_emails`, `allowed_groups`.
+    pub policies: Policies,
+    pub whitelist: Whitelist,
+    pub skip_jwt_bearer_tokens: bool,
+    pub extra_issuers: Vec<ExtraIssuer>,
+    pub sign_out_at_idp: bool,
+    pub pass_user_headers: bool,
+    pub prefer_email_to_user: bool,
+    /// (header name in lower case, claim name).
+    pub claim_headers: Vec<(String, String)>,
+    pub prompt: Option<String>,
+    pub acr_values: Option<String>,
+    pub login_url_parameters: Vec<(String, String)>,
     pub claims: ClaimNames,
     pub allow_unverified_email: bool,
     pub set_xauthrequest: bool,
@@ -675,28 +722,71 @@ fn build(
         );
     }
 
-    let email_domains = raw.email_domains.unwrap_or_else(|| vec!["*".to_string()]);
-    if email_domains.is_empty() {
-        check.fail(
-            "email_domains",
-            "is empty, which would refuse everybody; use [\"*\"] to allow any domain",
-        );
+    let email_domains = match crate::policy::email_domains(raw.email_domains.unwrap_or_else(|| vec!["*".to_string()])) {
+        Ok(d) => d,
+        Err(e) => {
+            check.fail("email_domains", e);
+            Vec::new()
+        }
+    };
+    let default_rules = Rules {
+        email_domains,
+        allowed_emails: raw
+            .allowed_emails
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| e.trim().to_ascii_lowercase())
+            .collect(),
+        allowed_groups: raw.allowed_groups.unwrap_or_default(),
+    };
+    let policies = Policies::compile(raw.policies.unwrap_or_default(), default_rules)
+        .map_err(|problems| {
+            for (i, p) in problems {
+                check.fail(&format!("policies[{i}]"), p);
+            }
+        })
+        .ok();
+    let whitelist = Whitelist::parse(&raw.whitelist_domains.unwrap_or_default())
+        .map_err(|e| check.fail("whitelist_domains", e))
+        .unwrap_or_default();
+    let mut extra_issuers = Vec::new();
+    for entry in raw.extra_jwt_issuers.unwrap_or_default() {
+        let Some((iss, aud)) = entry.split_once('=').filter(|(i, a)| !i.is_empty() && !a.is_empty()) else {
+            check.fail("extra_jwt_issuers", format!("{entry:?} must be \"issuer=audience\""));
+            continue;
+        };
+        let discovery = if iss == issuer {
+            None
+        } else {
+            let url = format!("{}/.well-known/openid-configuration", iss.trim_end_matches('/'));
+            check.endpoint("extra_jwt_issuers", &url, cluster)
+        };
+        extra_issuers.push(ExtraIssuer { issuer: iss.to_string(), audience: aud.to_string(), discovery });
     }
-    let email_domains = email_domains
-        .into_iter()
-        .map(|d| d.trim().to_ascii_lowercase())
-        .collect::<Vec<_>>();
-    for d in &email_domains {
-        if d.is_empty() || d.contains('@') {
-            check.fail(
-                "email_domains",
-                format!(
-                    "{d:?} must be a domain such as \"example.com\", \"*.example.com\" or \"*\""
-                ),
-            );
+    let skip_jwt_bearer_tokens = raw.skip_jwt_bearer_tokens.unwrap_or(false);
+    if !extra_issuers.is_empty() && !skip_jwt_bearer_tokens {
+        check.fail("extra_jwt_issuers", "is only used with skip_jwt_bearer_tokens: true");
+    }
+    let mut claim_headers = Vec::new();
+    for (header, claim) in raw.claim_headers.unwrap_or_default() {
+        let h = header.to_ascii_lowercase();
+        let token = !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        let reserved = matches!(h.as_str(), "host" | "cookie" | "content-length" | "transfer-encoding" | "connection") || h.starts_with(':');
+        if !token || reserved || claim.is_empty() {
+            check.fail("claim_headers", format!("{header:?}: {claim:?} must map a header name (not {h:?} reserved by HTTP) to a claim name"));
+        } else {
+            claim_headers.push((h, claim));
         }
     }
-    let allowed_groups = raw.allowed_groups.unwrap_or_default();
+    let mut login_url_parameters = Vec::new();
+    const RESERVED: &[&str] = &["response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "code_challenge", "code_challenge_method"];
+    for (k, v) in raw.login_url_parameters.unwrap_or_default() {
+        if RESERVED.contains(&k.as_str()) || k.is_empty() {
+            check.fail("login_url_parameters", format!("{k:?} is set by the filter itself and cannot be overridden"));
+        } else {
+            login_url_parameters.push((k, v));
+        }
+    }
     let claim = |check: &mut Check, key: &str, v: Option<String>, default: &str| {
         let v = v.unwrap_or_else(|| default.to_string());
         if v.is_empty() {
@@ -769,8 +859,17 @@ fn build(
             secret: cookie_secret?,
             previous_secrets,
         },
-        email_domains,
-        allowed_groups,
+        policies: policies?,
+        whitelist,
+        skip_jwt_bearer_tokens,
+        extra_issuers,
+        sign_out_at_idp: raw.sign_out_at_idp.unwrap_or(false),
+        pass_user_headers: raw.pass_user_headers.unwrap_or(false),
+        prefer_email_to_user: raw.prefer_email_to_user.unwrap_or(false),
+        claim_headers,
+        prompt: raw.prompt.filter(|p| !p.is_empty()),
+        acr_values: raw.acr_values.filter(|a| !a.is_empty()),
+        login_url_parameters,
         claims,
         allow_unverified_email: raw.insecure_oidc_allow_unverified_email.unwrap_or(false),
         set_xauthrequest: raw.set_xauthrequest.unwrap_or(true),
@@ -827,8 +926,9 @@ pub(crate) mod tests {
         assert!(c.cookie.secure && c.cookie.httponly);
         assert_eq!(c.cookie.samesite, SameSite::Lax);
         assert_eq!(c.cookie.expire, Duration::from_secs(168 * 3600));
-        assert_eq!(c.email_domains, vec!["*"]);
-        assert!(c.allowed_groups.is_empty());
+        assert_eq!(c.policies.default_rules().email_domains, vec!["*"]);
+        assert!(c.policies.default_rules().allowed_groups.is_empty());
+        assert!(!c.skip_jwt_bearer_tokens && !c.sign_out_at_idp && !c.pass_user_headers);
         assert_eq!(c.claims.email, "email");
         assert_eq!(c.claims.groups, "groups");
         assert_eq!(c.claims.user_id, "sub");
@@ -927,6 +1027,13 @@ pub(crate) mod tests {
                 json!("https://x/authorize"),
                 "only used with skip_oidc_discovery",
             ),
+            ("cookie_refresh", json!("168h"), "must be less than cookie_expire (168h)"),
+            ("cookie_secret_previous", json!(["c2hvcnQ="]), "must be 32 random bytes"),
+            ("cookie_secret_previous_env", json!("UNSET_VAR"), "is not set in the Wasm VM"),
+            ("whitelist_domains", json!(["a:b"]), "invalid port"),
+            ("extra_jwt_issuers", json!(["no-audience"]), "must be \"issuer=audience\""),
+            ("claim_headers", json!({"Host": "email"}), "reserved by HTTP"),
+            ("login_url_parameters", json!({"state": "x"}), "cannot be overridden"),
         ];
         for (key, value, needle) in cases {
             let ps = problems(&with(key, value.clone()));
@@ -935,6 +1042,12 @@ pub(crate) mod tests {
                 "{key}={value}: {ps:?}"
             );
         }
+        let ps = problems(&with("policies", json!([{"hosts": ["a.example"]}, {"hosts": []}])));
+        assert_eq!(ps.len(), 1);
+        assert_eq!(ps[0].0, "policies[1]");
+        assert!(ps[0].1.contains("hosts is empty"), "{ps:?}");
+        let ps = problems(&with("policies", json!([{"hosts": ["a.example"], "bogus": 1}])));
+        assert!(ps[0].0.starts_with("policies") && ps[0].1.contains("unknown field `bogus`"), "{ps:?}");
     }
 
     #[test]

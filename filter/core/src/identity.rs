@@ -118,3 +118,44 @@ mod tests {
         );
     }
 }
+
+/// The values of the claims named in `claim_headers`, rendered for a header: strings as they
+/// are, numbers and booleans as text, lists of strings joined with commas. Other shapes are left
+/// out.
+pub fn claim_values<'a>(
+    claims: &Map<String, Value>,
+    subject: &str,
+    names: impl Iterator<Item = &'a str>,
+) -> std::collections::BTreeMap<String, String> {
+    names
+        .filter_map(|name| {
+            let value = match (name, claims.get(name)) {
+                ("sub", _) => subject.to_string(),
+                (_, Some(Value::String(s))) => s.clone(),
+                (_, Some(Value::Number(n))) => n.to_string(),
+                (_, Some(Value::Bool(b))) => b.to_string(),
+                (_, Some(Value::Array(items))) => {
+                    let strings: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();
+                    strings?.join(",")
+                }
+                _ => return None,
+            };
+            Some((name.to_string(), value))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod claim_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn claim_values_render_scalars_and_string_lists() {
+        let c = json!({"team": "core", "level": 3, "admin": true, "roles": ["a", "b"], "mixed": ["a", 1], "obj": {}});
+        let c = c.as_object().cloned().unwrap_or_default();
+        let v = claim_values(&c, "00u1", ["team", "level", "admin", "roles", "mixed", "obj", "missing", "sub"].into_iter());
+        let expected: Vec<(&str, &str)> = vec![("admin", "true"), ("level", "3"), ("roles", "a,b"), ("sub", "00u1"), ("team", "core")];
+        assert_eq!(v.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>(), expected);
+    }
+}

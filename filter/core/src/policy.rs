@@ -1,12 +1,16 @@
-//! Who may pass: `email_domains` and `allowed_groups`, decided on every request from the session
-//! (so a rule change applies without a new login).
+//! Who may pass where. `policies` pick rules by host and path prefix (first match wins, no match:
+//! the top-level options); the rules (`email_domains`, `allowed_emails`, `allowed_groups`) are
+//! checked on every request against the session or bearer token, so a change applies at once.
 
-use crate::config::Config;
+use serde::Deserialize;
+
+use crate::cookies::host_without_port;
 
 /// Why a signed-in user is refused. The status is 403; the session is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Denial {
     EmailDomain,
+    Email,
     Group,
 }
 
@@ -14,6 +18,7 @@ impl Denial {
     pub fn code(self) -> &'static str {
         match self {
             Self::EmailDomain => "email_domain_not_allowed",
+            Self::Email => "email_not_allowed",
             Self::Group => "group_not_allowed",
         }
     }
@@ -21,9 +26,21 @@ impl Denial {
     pub fn message(self) -> &'static str {
         match self {
             Self::EmailDomain => "Your email domain is not allowed to use this application.",
+            Self::Email => "Your account is not allowed to use this application.",
             Self::Group => "You are not in a group that may use this application.",
         }
     }
+}
+
+/// The rules of one place (a policy, or the top level).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rules {
+    /// `*`, `example.com`, `*.example.com` / `.example.com` (lower case).
+    pub email_domains: Vec<String>,
+    /// When not empty, only these emails (lower case) pass; replaces the domain check.
+    pub allowed_emails: Vec<String>,
+    /// When not empty, one of these groups is needed.
+    pub allowed_groups: Vec<String>,
 }
 
 /// `*` allows any email; `example.com` exactly that domain; `*.example.com` or `.example.com`
@@ -40,10 +57,7 @@ pub fn email_domain_allowed(domains: &[String], email: &str) -> bool {
     }
     let domain = domain.to_ascii_lowercase();
     domains.iter().any(|allowed| {
-        match allowed
-            .strip_prefix("*.")
-            .or_else(|| allowed.strip_prefix('.'))
-        {
+        match allowed.strip_prefix("*.").or_else(|| allowed.strip_prefix('.')) {
             Some(parent) => domain.ends_with(&format!(".{parent}")),
             None => domain == *allowed,
         }
@@ -55,14 +69,178 @@ pub fn groups_allowed(allowed: &[String], groups: &[String]) -> bool {
     allowed.is_empty() || groups.iter().any(|g| allowed.contains(g))
 }
 
-pub fn authorize(config: &Config, email: &str, groups: &[String]) -> Result<(), Denial> {
-    if !email_domain_allowed(&config.email_domains, email) {
-        return Err(Denial::EmailDomain);
+impl Rules {
+    pub fn authorize(&self, email: &str, groups: &[String]) -> Result<(), Denial> {
+        if self.allowed_emails.is_empty() {
+            if !email_domain_allowed(&self.email_domains, email) {
+                return Err(Denial::EmailDomain);
+            }
+        } else if !self.allowed_emails.iter().any(|e| e.eq_ignore_ascii_case(email)) {
+            return Err(Denial::Email);
+        }
+        if !groups_allowed(&self.allowed_groups, groups) {
+            return Err(Denial::Group);
+        }
+        Ok(())
     }
-    if !groups_allowed(&config.allowed_groups, groups) {
-        return Err(Denial::Group);
+}
+
+/// What applies where a request lands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access<'a> {
+    /// `skip_auth: true`: public.
+    Public,
+    Rules(&'a Rules),
+}
+
+/// A `policies` entry as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    hosts: Vec<String>,
+    #[serde(default)]
+    path_prefix: Option<String>,
+    #[serde(default)]
+    skip_auth: bool,
+    #[serde(default)]
+    email_domains: Option<Vec<String>>,
+    #[serde(default)]
+    allowed_emails: Option<Vec<String>>,
+    #[serde(default)]
+    allowed_groups: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum HostPattern {
+    Exact(String),
+    /// `*.example.com`: any name ending in `.example.com`.
+    Suffix(String),
+}
+
+impl HostPattern {
+    fn matches(&self, host: &str) -> bool {
+        match self {
+            Self::Exact(h) => host == h,
+            Self::Suffix(s) => host.len() > s.len() && host.ends_with(s.as_str()),
+        }
     }
-    Ok(())
+}
+
+#[derive(Debug, Clone)]
+struct Policy {
+    hosts: Vec<HostPattern>,
+    path_prefix: Option<String>,
+    skip_auth: bool,
+    rules: Rules,
+}
+
+/// The compiled policies and the top-level rules.
+#[derive(Debug, Clone)]
+pub struct Policies {
+    policies: Vec<Policy>,
+    default: Rules,
+}
+
+/// Normalizes email domains, and says which are invalid.
+pub fn email_domains(list: Vec<String>) -> Result<Vec<String>, String> {
+    let list: Vec<String> = list.into_iter().map(|d| d.trim().to_ascii_lowercase()).collect();
+    if list.is_empty() {
+        return Err("is empty, which would refuse everybody; use [\"*\"] to allow any domain".into());
+    }
+    match list.iter().find(|d| d.is_empty() || d.contains('@')) {
+        Some(bad) => Err(format!("{bad:?} must be a domain such as \"example.com\", \"*.example.com\" or \"*\"")),
+        None => Ok(list),
+    }
+}
+
+impl Policies {
+    /// Compiles `policies`; each problem is `(index, message)`. Fields a policy leaves out come
+    /// from the top level.
+    pub fn compile(raw: Vec<RawPolicy>, default: Rules) -> Result<Self, Vec<(usize, String)>> {
+        let mut problems = Vec::new();
+        let mut policies = Vec::new();
+        for (i, p) in raw.into_iter().enumerate() {
+            let mut fail = |m: String| problems.push((i, m));
+            if p.hosts.is_empty() {
+                fail("hosts is empty; name at least one host (\"app.example.com\" or \"*.example.com\")".into());
+            }
+            let hosts: Vec<HostPattern> = p
+                .hosts
+                .iter()
+                .filter_map(|h| {
+                    let h = h.trim().to_ascii_lowercase();
+                    let valid = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+                    match h.strip_prefix("*.") {
+                        Some(rest) if valid(rest) => Some(HostPattern::Suffix(format!(".{rest}"))),
+                        None if valid(&h) => Some(HostPattern::Exact(h)),
+                        _ => {
+                            fail(format!("hosts: {h:?} is not a host name or \"*.domain\" wildcard (no ports, no other wildcards)"));
+                            None
+                        }
+                    }
+                })
+                .collect();
+            if let Some(prefix) = &p.path_prefix {
+                if !prefix.starts_with('/') || prefix.contains(['?', '#']) {
+                    fail(format!("path_prefix {prefix:?} must start with '/' and hold no query"));
+                }
+            }
+            let rules_given = p.email_domains.is_some() || p.allowed_emails.is_some() || p.allowed_groups.is_some();
+            if p.skip_auth && rules_given {
+                fail("skip_auth: true makes the place public; remove email_domains, allowed_emails and allowed_groups, or skip_auth".into());
+            }
+            let email_domains = match p.email_domains.map(email_domains) {
+                None => default.email_domains.clone(),
+                Some(Ok(d)) => d,
+                Some(Err(e)) => {
+                    fail(format!("email_domains {e}"));
+                    Vec::new()
+                }
+            };
+            policies.push(Policy {
+                hosts,
+                path_prefix: p.path_prefix,
+                skip_auth: p.skip_auth,
+                rules: Rules {
+                    email_domains,
+                    allowed_emails: p
+                        .allowed_emails
+                        .map(|v| v.into_iter().map(|e| e.trim().to_ascii_lowercase()).collect())
+                        .unwrap_or_else(|| default.allowed_emails.clone()),
+                    allowed_groups: p.allowed_groups.unwrap_or_else(|| default.allowed_groups.clone()),
+                },
+            });
+        }
+        if problems.is_empty() {
+            Ok(Self { policies, default })
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Whether any policy depends on the path.
+    pub fn uses_paths(&self) -> bool {
+        self.policies.iter().any(|p| p.path_prefix.is_some())
+    }
+
+    /// The access of a request to `authority` and `path` (without query).
+    pub fn access(&self, authority: &str, path: &str) -> Access<'_> {
+        let host = host_without_port(authority).to_ascii_lowercase();
+        let host = host.trim_end_matches('.');
+        let found = self.policies.iter().find(|p| {
+            p.hosts.iter().any(|h| h.matches(host))
+                && p.path_prefix.as_deref().is_none_or(|prefix| path.starts_with(prefix))
+        });
+        match found {
+            Some(p) if p.skip_auth => Access::Public,
+            Some(p) => Access::Rules(&p.rules),
+            None => Access::Rules(&self.default),
+        }
+    }
+
+    pub fn default_rules(&self) -> &Rules {
+        &self.default
+    }
 }
 
 #[cfg(test)]
@@ -73,8 +251,17 @@ mod tests {
         items.iter().map(|s| s.to_string()).collect()
     }
 
+    fn rules(domains: &[&str], emails: &[&str], groups: &[&str]) -> Rules {
+        Rules { email_domains: v(domains), allowed_emails: v(emails), allowed_groups: v(groups) }
+    }
+
+    fn compile(json: serde_json::Value) -> Result<Policies, Vec<(usize, String)>> {
+        let raw: Vec<RawPolicy> = serde_json::from_value(json).unwrap_or_default();
+        Policies::compile(raw, rules(&["*"], &[], &[]))
+    }
+
     #[test]
-    fn email_domains() {
+    fn email_domains_match_exactly_or_as_subdomains() {
         assert!(email_domain_allowed(&v(&["*"]), ""));
         let d = v(&["example.com", "*.corp.example"]);
         assert!(email_domain_allowed(&d, "alice@example.com"));
@@ -86,18 +273,64 @@ mod tests {
         assert!(!email_domain_allowed(&d, "example.com"));
         assert!(!email_domain_allowed(&d, "@example.com"));
         assert!(!email_domain_allowed(&d, ""));
-        assert!(email_domain_allowed(
-            &v(&[".example.com"]),
-            "a@x.example.com"
-        ));
+        assert!(email_domain_allowed(&v(&[".example.com"]), "a@x.example.com"));
     }
 
     #[test]
-    fn groups() {
+    fn groups_need_one_in_common() {
         assert!(groups_allowed(&[], &[]));
         assert!(groups_allowed(&v(&["admins"]), &v(&["everyone", "admins"])));
         assert!(!groups_allowed(&v(&["admins"]), &v(&["everyone"])));
         assert!(!groups_allowed(&v(&["admins"]), &v(&["Admins"])));
         assert!(!groups_allowed(&v(&["admins"]), &[]));
+    }
+
+    #[test]
+    fn allowed_emails_replace_the_domain_check() {
+        let r = rules(&["*"], &["boss@example.com"], &[]);
+        assert_eq!(r.authorize("Boss@Example.com", &[]), Ok(()));
+        assert_eq!(r.authorize("alice@example.com", &[]), Err(Denial::Email));
+        let r = rules(&["example.com"], &[], &["admins"]);
+        assert_eq!(r.authorize("a@other.org", &v(&["admins"])), Err(Denial::EmailDomain));
+        assert_eq!(r.authorize("a@example.com", &v(&["users"])), Err(Denial::Group));
+    }
+
+    #[test]
+    fn first_matching_policy_wins_by_host_wildcard_and_prefix() {
+        let p = compile(serde_json::json!([
+            {"hosts": ["grafana.example.test"], "path_prefix": "/public/", "skip_auth": true},
+            {"hosts": ["grafana.example.test"], "allowed_groups": ["admins"]},
+            {"hosts": ["*.example.test"], "email_domains": ["example.com"]},
+            {"hosts": ["api.example.test"], "allowed_groups": ["never-reached"]},
+        ]))
+        .unwrap_or_else(|e| unreachable!("{e:?}"));
+        assert_eq!(p.access("grafana.example.test:443", "/public/x.css"), Access::Public);
+        let Access::Rules(r) = p.access("GRAFANA.example.test", "/d/1") else { unreachable!() };
+        assert_eq!(r.allowed_groups, v(&["admins"]));
+        assert_eq!(r.email_domains, v(&["*"]), "left out: the top level's");
+        let Access::Rules(r) = p.access("wiki.example.test", "/") else { unreachable!() };
+        assert_eq!(r.email_domains, v(&["example.com"]));
+        let Access::Rules(r) = p.access("api.example.test", "/") else { unreachable!() };
+        assert_eq!(r.email_domains, v(&["example.com"]), "the wildcard came first");
+        let Access::Rules(r) = p.access("example.test", "/") else { unreachable!() };
+        assert_eq!(r, p.default_rules(), "*.example.test does not match example.test itself");
+        let Access::Rules(r) = p.access("evil-example.test", "/") else { unreachable!() };
+        assert_eq!(r, p.default_rules());
+        assert!(p.uses_paths());
+    }
+
+    #[test]
+    fn invalid_policies_are_refused_with_their_index() {
+        let e = compile(serde_json::json!([
+            {"hosts": []},
+            {"hosts": ["a:8080", "*.*.x", "ok.example"]},
+            {"hosts": ["a.example"], "path_prefix": "nope"},
+            {"hosts": ["a.example"], "skip_auth": true, "allowed_groups": ["x"]},
+            {"hosts": ["a.example"], "email_domains": []},
+        ]))
+        .err()
+        .unwrap_or_default();
+        let indexes: Vec<usize> = e.iter().map(|(i, _)| *i).collect();
+        assert_eq!(indexes, vec![0, 1, 1, 2, 3, 4], "{e:?}");
     }
 }

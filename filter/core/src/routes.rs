@@ -83,7 +83,7 @@ pub fn path_only(path: &str) -> &str {
 
 /// A path whose meaning depends on who normalizes it: dot segments, encoded dots or slashes,
 /// backslashes, doubled slashes.
-fn is_ambiguous(path: &str) -> bool {
+pub fn is_ambiguous(path: &str) -> bool {
     let lower = path.to_ascii_lowercase();
     lower.contains("%2e")
         || lower.contains("%2f")

@@ -2,6 +2,8 @@
 //! into the session cookie. A session too large for one cookie is split into `<name>_0`,
 //! `<name>_1`, … and joined on read, as OAuth2-Proxy does.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::cookies::RequestCookies;
@@ -27,6 +29,9 @@ pub struct Session {
     pub groups: Vec<String>,
     #[serde(rename = "p", default)]
     pub preferred_username: String,
+    /// Values of the claims `claim_headers` names.
+    #[serde(rename = "k", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub claims: BTreeMap<String, String>,
     #[serde(rename = "c")]
     pub created_at: UnixTime,
     #[serde(rename = "x")]
@@ -197,6 +202,7 @@ pub(crate) mod tests {
             email: "alice@example.com".into(),
             groups: vec!["admins".into(), "everyone".into()],
             preferred_username: "alice".into(),
+            claims: BTreeMap::new(),
             created_at: now,
             expires_at: now + 3600,
             refreshed_at: now,

@@ -317,8 +317,15 @@ impl Gate {
                 allowed: &provider.algorithms,
                 now,
                 skew_secs: CLOCK_SKEW_SECS,
+                bearer: false,
             },
         )
+    }
+
+    /// The claims `claim_headers` needs, kept in the session.
+    pub(crate) fn claim_values(&self, claims: &Claims) -> std::collections::BTreeMap<String, String> {
+        let names = self.config.claim_headers.iter().map(|(_, c)| c.as_str());
+        crate::identity::claim_values(&claims.other, &claims.subject, names)
     }
 
     /// Takes the token endpoint's answer.
@@ -420,6 +427,7 @@ impl Gate {
             email: id.email,
             groups: id.groups,
             preferred_username: id.preferred_username,
+            claims: self.claim_values(&claims),
             created_at: now,
             expires_at: now + self.config.cookie.expire.as_secs(),
             refreshed_at: now,

@@ -8,6 +8,9 @@ mod refresh;
 pub use callback::{LoginError, LoginStep, PendingLogin, CLOCK_SKEW_SECS};
 pub use refresh::{PendingRefresh, REFRESH_SETTLE};
 
+use std::cell::RefCell;
+use std::sync::Arc;
+
 use url::form_urlencoded;
 
 use crate::callout::CallOut;
@@ -17,7 +20,10 @@ use crate::env::{Entropy, EntropyError, UnixTime};
 use crate::headers::{plan_anonymous, plan_identity, CookieRewrite, HeaderPlan};
 use crate::login::{LoginCookies, LoginState, LOGIN_TTL};
 use crate::pages::{self, Page};
-use crate::policy::{authorize, Denial};
+use crate::bearer::{bearer_token, verify_bearer, BearerCache, BearerError, TrustedIssuer};
+use crate::headers::{Principal, Removals};
+use crate::policy::{Access, Denial, Rules};
+use crate::routes::is_ambiguous;
 use crate::provider::Provider;
 use crate::routes::path_only;
 use crate::seal::Sealer;
@@ -39,7 +45,16 @@ pub struct Request<'a> {
     pub x_requested_with: Option<&'a str>,
     pub sec_fetch_mode: Option<&'a str>,
     pub access_control_request_method: Option<&'a str>,
+    pub authorization: Option<&'a str>,
     pub request_id: Option<&'a str>,
+}
+
+/// The providers' keys as loaded now: the main issuer's, and each `extra_jwt_issuers` entry's
+/// (by index; `None` until loaded, or when it is the main issuer).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Keys<'a> {
+    pub main: Option<&'a Provider>,
+    pub extra: &'a [Option<Arc<Provider>>],
 }
 
 /// What a request came to: one value for the status, the log line and the metric.
@@ -50,6 +65,9 @@ pub enum Outcome {
     Preflight,
     LoginStarted,
     Unauthenticated(SessionError),
+    /// A verified bearer token (`skip_jwt_bearer_tokens`).
+    Bearer,
+    BearerRejected(BearerError),
     Denied(Denial),
     NotReady,
     LoginCompleted,
@@ -61,6 +79,7 @@ pub enum Outcome {
     /// The refresh was refused for good: the session is over.
     SessionEnded(LoginError),
     SignedOut,
+    UserInfo,
     NotFound,
     BadRequest,
     NoEntropy,
@@ -74,6 +93,8 @@ impl Outcome {
             Self::Preflight => "cors_preflight",
             Self::LoginStarted => "login_started",
             Self::Unauthenticated(e) => e.code(),
+            Self::Bearer => "bearer_authenticated",
+            Self::BearerRejected(e) => e.code(),
             Self::Denied(d) => d.code(),
             Self::NotReady => "provider_not_ready",
             Self::LoginCompleted => "login_completed",
@@ -82,6 +103,7 @@ impl Outcome {
             Self::RefreshDeferred(_) => "refresh_deferred",
             Self::SessionEnded(_) => "session_ended",
             Self::SignedOut => "signed_out",
+            Self::UserInfo => "userinfo",
             Self::NotFound => "not_found",
             Self::BadRequest => "bad_request",
             Self::NoEntropy => "no_entropy",
@@ -130,14 +152,6 @@ pub(crate) fn safe_code(raw: &str) -> String {
 }
 
 /// A relative path on this host (not `//host` nor `/\host`), or `None`.
-pub fn local_path(target: &str) -> Option<&str> {
-    let ok = target.starts_with('/')
-        && !target.starts_with("//")
-        && !target.starts_with("/\\")
-        && !target.chars().any(|c| c.is_control() || c == '\\');
-    ok.then_some(target)
-}
-
 /// An `:authority` that can be put in a URL: host characters and an optional port.
 fn plausible_authority(authority: &str) -> bool {
     !authority.is_empty()
@@ -153,6 +167,9 @@ pub struct Gate {
     pub config: Config,
     sessions: SessionCodec,
     logins: LoginCookies,
+    removals: Removals,
+    /// Verified bearer tokens of this VM.
+    bearer_cache: RefCell<BearerCache>,
 }
 
 impl Gate {
@@ -172,9 +189,11 @@ impl Gate {
         let (current, previous) = sealers("login");
         let logins = LoginCookies::new(current, previous, &config.cookie.name);
         Self {
+            removals: Removals::new(&config),
             config,
             sessions,
             logins,
+            bearer_cache: RefCell::new(BearerCache::default()),
         }
     }
 
@@ -182,50 +201,51 @@ impl Gate {
         &self.sessions
     }
 
+    /// Decides what to do with a request (main provider only; see `decide_with`).
+    pub fn decide(&self, req: &Request<'_>, provider: Option<&Provider>, now: UnixTime, rng: &mut dyn Entropy) -> Decision {
+        self.decide_with(req, Keys { main: provider, extra: &[] }, now, rng)
+    }
+
     /// Decides what to do with a request.
-    pub fn decide(
-        &self,
-        req: &Request<'_>,
-        provider: Option<&Provider>,
-        now: UnixTime,
-        rng: &mut dyn Entropy,
-    ) -> Decision {
+    pub fn decide_with(&self, req: &Request<'_>, keys: Keys<'_>, now: UnixTime, rng: &mut dyn Entropy) -> Decision {
+        let provider = keys.main;
         let cookies = RequestCookies::parse(req.cookie);
         let path = path_only(req.path);
         let prefix = self.config.proxy_prefix.as_str();
-        if let Some(endpoint) = path
-            .strip_prefix(prefix)
-            .filter(|r| r.is_empty() || r.starts_with('/'))
-        {
+        if let Some(endpoint) = path.strip_prefix(prefix).filter(|r| r.is_empty() || r.starts_with('/')) {
             return Decision::Respond(match endpoint {
                 "/start" => self.start_from_endpoint(req, &cookies, provider, now, rng),
                 "/callback" => return self.callback(req, &cookies, provider, now),
-                "/sign_out" => self.sign_out(req, &cookies),
-                _ => self.error(
-                    req,
-                    404,
-                    "Not Found",
-                    "There is nothing here.",
-                    Outcome::NotFound,
-                ),
+                "/sign_out" => self.sign_out(req, &cookies, provider, now),
+                "/userinfo" => self.userinfo(req, &cookies, now),
+                _ => self.error(req, 404, "Not Found", "There is nothing here.", Outcome::NotFound),
             });
         }
         let rewrite = self.strip_own_cookies(&cookies);
+        let anonymous = |outcome| Decision::Forward {
+            plan: plan_anonymous(&self.removals, rewrite.clone()),
+            outcome,
+            user: None,
+            set_cookies: Vec::new(),
+        };
         if req.method == "OPTIONS" && req.access_control_request_method.is_some() {
-            return Decision::Forward {
-                plan: plan_anonymous(&self.config, rewrite),
-                outcome: Outcome::Preflight,
-                user: None,
-                set_cookies: Vec::new(),
-            };
+            return anonymous(Outcome::Preflight);
         }
+        if self.config.policies.uses_paths() && is_ambiguous(path) {
+            // Which path policy applies would depend on who normalizes the path.
+            return Decision::Respond(self.error(req, 400, "Bad Request", "The request path is not normalized.", Outcome::BadRequest));
+        }
+        let rules = match self.config.policies.access(req.authority, path) {
+            Access::Public => return anonymous(Outcome::Public),
+            Access::Rules(r) => r,
+        };
         if self.config.routes.skips_auth(req.method, req.path) {
-            return Decision::Forward {
-                plan: plan_anonymous(&self.config, rewrite),
-                outcome: Outcome::Public,
-                user: None,
-                set_cookies: Vec::new(),
-            };
+            return anonymous(Outcome::Public);
+        }
+        if self.config.skip_jwt_bearer_tokens {
+            if let Some(token) = bearer_token(req.authorization) {
+                return self.bearer(req, token, rules, keys, rewrite, now);
+            }
         }
         match self.sessions.decode(&cookies, now) {
             Ok(opened) => {
@@ -233,33 +253,13 @@ impl Gate {
                 // Read with a previous cookie_secret: re-issue it with the current one.
                 let mut set_cookies = Vec::new();
                 if opened.stale_key {
-                    let old: Vec<String> = self
-                        .sessions
-                        .present(&cookies)
-                        .map(str::to_string)
-                        .collect();
+                    let old: Vec<String> = self.sessions.present(&cookies).map(str::to_string).collect();
                     match self.session_cookies(&session, &old, req.authority, rng) {
                         Ok(c) => set_cookies = c,
                         Err(EntropyError) => return Decision::Respond(self.no_entropy(req)),
                     }
                 }
-                let now_decision = match authorize(&self.config, &session.email, &session.groups) {
-                    Ok(()) => Decision::Forward {
-                        plan: plan_identity(&self.config, &session, rewrite.clone()),
-                        outcome: Outcome::Authenticated,
-                        user: Some(session.user.clone()),
-                        set_cookies,
-                    },
-                    Err(denial) => {
-                        let mut r = self.denied(req, &session, denial);
-                        r.headers.extend(
-                            set_cookies
-                                .into_iter()
-                                .map(|c| ("set-cookie".to_string(), c)),
-                        );
-                        Decision::Respond(r)
-                    }
-                };
+                let now_decision = self.admit(req, &session, rules, rewrite.clone(), set_cookies);
                 match provider {
                     Some(p) if self.refresh_due(&session, now) => {
                         self.refresh_decision(req, &cookies, session, p, rewrite, now_decision)
@@ -274,14 +274,136 @@ impl Gate {
                 "Sign in required.",
                 Outcome::Unauthenticated(why),
             )),
-            Err(_) => Decision::Respond(self.start_login(
-                req,
-                &cookies,
-                req.path.to_string(),
-                provider,
-                now,
-                rng,
-            )),
+            Err(_) => {
+                let return_to = req.path.to_string();
+                Decision::Respond(self.start_login(req, &cookies, return_to, provider, now, rng))
+            }
+        }
+    }
+
+    /// A signed-in request under `rules`: forwarded with the identity, or 403 (session kept).
+    pub(crate) fn admit(
+        &self,
+        req: &Request<'_>,
+        session: &Session,
+        rules: &Rules,
+        rewrite: CookieRewrite,
+        set_cookies: Vec<String>,
+    ) -> Decision {
+        match rules.authorize(&session.email, &session.groups) {
+            Ok(()) => Decision::Forward {
+                plan: plan_identity(&self.config, &self.removals, session.into(), rewrite),
+                outcome: Outcome::Authenticated,
+                user: Some(session.user.clone()),
+                set_cookies,
+            },
+            Err(denial) => {
+                let mut r = self.denied(req, session, denial);
+                r.headers.extend(set_cookies.into_iter().map(|c| ("set-cookie".to_string(), c)));
+                Decision::Respond(r)
+            }
+        }
+    }
+
+    /// The rules that apply to a request (for a refresh finishing later).
+    pub(crate) fn rules_for(&self, authority: &str, path: &str) -> Option<&Rules> {
+        match self.config.policies.access(authority, path_only(path)) {
+            Access::Public => None,
+            Access::Rules(r) => Some(r),
+        }
+    }
+
+    /// A request with `Authorization: Bearer <JWT>`: verified (or found in the cache), then
+    /// under the same rules as a session.
+    fn bearer(
+        &self,
+        req: &Request<'_>,
+        token: &str,
+        rules: &Rules,
+        keys: Keys<'_>,
+        rewrite: CookieRewrite,
+        now: UnixTime,
+    ) -> Decision {
+        let key = BearerCache::key(token);
+        let cached = self.bearer_cache.try_borrow_mut().ok().and_then(|mut c| c.get(&key, now));
+        let verified = match cached {
+            Some(id) => Ok(id),
+            None => {
+                let mut issuers = vec![TrustedIssuer { issuer: &self.config.issuer, audience: &self.config.client_id, provider: keys.main }];
+                for (i, extra) in self.config.extra_issuers.iter().enumerate() {
+                    let provider = match &extra.discovery {
+                        None => keys.main,
+                        Some(_) => keys.extra.get(i).and_then(|p| p.as_deref()),
+                    };
+                    issuers.push(TrustedIssuer { issuer: &extra.issuer, audience: &extra.audience, provider });
+                }
+                let names = self.config.claim_headers.iter().map(|(_, c)| c.clone()).collect::<Vec<_>>();
+                let result = verify_bearer(token, &issuers, &self.config.claims, &names, now);
+                if let (Ok(id), Ok(mut cache)) = (&result, self.bearer_cache.try_borrow_mut()) {
+                    cache.insert(key, id.clone(), now);
+                }
+                result
+            }
+        };
+        let id = match verified {
+            Ok(id) => id,
+            Err(BearerError::NotReady) => return Decision::Respond(self.not_ready(req)),
+            Err(e) => {
+                let mut r = self.error(req, 401, "Unauthorized", "The bearer token is not valid.", Outcome::BearerRejected(e));
+                r.headers.push(("www-authenticate".into(), "Bearer error=\"invalid_token\"".into()));
+                return Decision::Respond(r);
+            }
+        };
+        let no_tokens = std::collections::BTreeMap::new();
+        let claims = if id.claims.is_empty() { &no_tokens } else { &id.claims };
+        let who = Principal {
+            user: &id.user,
+            email: &id.email,
+            groups: &id.groups,
+            preferred_username: &id.preferred_username,
+            claims,
+            id_token: None,
+            access_token: None,
+            bearer: true,
+        };
+        match rules.authorize(&id.email, &id.groups) {
+            Ok(()) => Decision::Forward {
+                plan: plan_identity(&self.config, &self.removals, who, rewrite),
+                outcome: Outcome::Bearer,
+                user: Some(id.user.clone()),
+                set_cookies: Vec::new(),
+            },
+            Err(denial) => {
+                Decision::Respond(self.error(req, 403, "Forbidden", denial.message(), Outcome::Denied(denial)))
+            }
+        }
+    }
+
+    /// `{proxy_prefix}/userinfo`: the signed-in user as JSON, as OAuth2-Proxy answers it.
+    fn userinfo(&self, req: &Request<'_>, cookies: &RequestCookies<'_>, now: UnixTime) -> Response {
+        match self.sessions.decode(cookies, now) {
+            Ok(opened) => {
+                let s = opened.session;
+                let body = serde_json::json!({
+                    "user": s.user,
+                    "email": s.email,
+                    "groups": s.groups,
+                    "preferredUsername": s.preferred_username,
+                });
+                Response {
+                    status: 200,
+                    headers: vec![
+                        ("content-type".into(), "application/json".into()),
+                        ("cache-control".into(), "no-store".into()),
+                    ],
+                    body: body.to_string(),
+                    outcome: Outcome::UserInfo,
+                }
+            }
+            Err(why) => {
+                let api = Request { accept: Some("application/json"), ..*req };
+                self.error(&api, 401, "Unauthorized", "Sign in required.", Outcome::Unauthenticated(why))
+            }
         }
     }
 
@@ -379,16 +501,21 @@ impl Gate {
         now: UnixTime,
         rng: &mut dyn Entropy,
     ) -> Response {
-        let rd = query_param(req.path, "rd");
-        let return_to = rd
-            .as_deref()
-            .and_then(local_path)
-            .unwrap_or("/")
-            .to_string();
-        self.start_login(req, cookies, return_to, provider, now, rng)
+        let rd = query_param(req.path, "rd").unwrap_or_default();
+        let return_to = self.config.whitelist.target(&rd, req.authority);
+        let mut r = self.start_login(req, cookies, return_to, provider, now, rng);
+        // login_hint passes through to the IdP (OIDC Core §3.1.2.1).
+        if let Some(hint) = query_param(req.path, "login_hint").filter(|h| !h.is_empty()) {
+            if let Some((_, location)) = r.headers.iter_mut().find(|(k, _)| k == "location") {
+                if let Ok(mut url) = url::Url::parse(location) {
+                    url.query_pairs_mut().append_pair("login_hint", &hint);
+                    *location = url.to_string();
+                }
+            }
+        }
+        r
     }
 
-    /// 302 to the authorization endpoint, with the flow's state in its own sealed cookie.
     pub(crate) fn start_login(
         &self,
         req: &Request<'_>,
@@ -410,6 +537,7 @@ impl Gate {
                 Outcome::BadRequest,
             );
         };
+        let return_to = self.absolute_if_elsewhere(req, return_to);
         let sealed = LoginState::new(return_to, self.config.pkce, now, rng)
             .and_then(|login| Ok((self.logins.seal(&login, rng)?, login)));
         let Ok(((cookie_name, cookie_value), login)) = sealed else {
@@ -427,6 +555,15 @@ impl Gate {
             if let Some(challenge) = login.code_challenge() {
                 q.append_pair("code_challenge", &challenge)
                     .append_pair("code_challenge_method", "S256");
+            }
+            if let Some(prompt) = &self.config.prompt {
+                q.append_pair("prompt", prompt);
+            }
+            if let Some(acr) = &self.config.acr_values {
+                q.append_pair("acr_values", acr);
+            }
+            for (k, v) in &self.config.login_url_parameters {
+                q.append_pair(k, v);
             }
         }
         let domain = domain_for(&self.config.cookie, req.authority);
@@ -460,22 +597,45 @@ impl Gate {
 
     /// Clears the session (every part) and any login flows, then 302 to `rd` when it is a path
     /// on this host, else to `/`.
-    fn sign_out(&self, req: &Request<'_>, cookies: &RequestCookies<'_>) -> Response {
-        let rd = query_param(req.path, "rd");
-        let target = rd.as_deref().and_then(local_path).unwrap_or("/");
+    /// A path on this host becomes an absolute URL when the callback lands on another host
+    /// (a `redirect_url` elsewhere), so the browser comes back here after login.
+    fn absolute_if_elsewhere(&self, req: &Request<'_>, return_to: String) -> String {
+        let elsewhere = self.config.redirect_url.as_ref().is_some_and(|u| {
+            let authority = match u.port() {
+                Some(p) => format!("{}:{p}", u.host_str().unwrap_or("")),
+                None => u.host_str().unwrap_or("").to_string(),
+            };
+            !authority.eq_ignore_ascii_case(req.authority)
+        });
+        if elsewhere && return_to.starts_with('/') && plausible_authority(req.authority) {
+            let scheme = if req.scheme == "http" { "http" } else { "https" };
+            format!("{scheme}://{}{return_to}", req.authority)
+        } else {
+            return_to
+        }
+    }
+
+    /// Clears the session (every part) and any login flows, then redirects to `rd` when it is
+    /// allowed (own host or `whitelist_domains`), else to `/`; with `sign_out_at_idp`, by way
+    /// of the IdP's `end_session_endpoint` (OpenID RP-Initiated Logout).
+    fn sign_out(&self, req: &Request<'_>, cookies: &RequestCookies<'_>, provider: Option<&Provider>, now: UnixTime) -> Response {
+        let rd = query_param(req.path, "rd").unwrap_or_default();
+        let target = self.config.whitelist.target(&rd, req.authority);
+        let mut location = target.clone();
+        if self.config.sign_out_at_idp {
+            if let Some(end) = provider.and_then(|p| p.end_session_endpoint.clone()) {
+                location = self.end_session_url(end, req, cookies, &target, now);
+            }
+        }
         let domain = domain_for(&self.config.cookie, req.authority);
         let cookie = &self.config.cookie;
         let mut headers = vec![
-            ("location".to_string(), target.to_string()),
+            ("location".to_string(), location),
             ("cache-control".to_string(), "no-store".to_string()),
-            (
-                "set-cookie".to_string(),
-                clear_cookie(cookie, self.sessions.name(), domain),
-            ),
+            ("set-cookie".to_string(), clear_cookie(cookie, self.sessions.name(), domain)),
         ];
         for name in cookies.names() {
-            if (self.sessions.owns(name) && name != self.sessions.name()) || self.logins.owns(name)
-            {
+            if (self.sessions.owns(name) && name != self.sessions.name()) || self.logins.owns(name) {
                 headers.push(("set-cookie".to_string(), clear_cookie(cookie, name, domain)));
             }
         }
@@ -485,6 +645,27 @@ impl Gate {
             body: String::new(),
             outcome: Outcome::SignedOut,
         }
+    }
+
+    /// The IdP's logout URL with `id_token_hint` (when the session kept the ID token),
+    /// `client_id` and an absolute `post_logout_redirect_uri`.
+    fn end_session_url(&self, mut end: url::Url, req: &Request<'_>, cookies: &RequestCookies<'_>, target: &str, now: UnixTime) -> String {
+        let back = if target.starts_with('/') && plausible_authority(req.authority) {
+            let scheme = if req.scheme == "http" { "http" } else { "https" };
+            format!("{scheme}://{}{target}", req.authority)
+        } else {
+            target.to_string()
+        };
+        let hint = self.sessions.decode(cookies, now).ok().and_then(|o| o.session.id_token);
+        {
+            let mut q = end.query_pairs_mut();
+            if let Some(h) = &hint {
+                q.append_pair("id_token_hint", h);
+            }
+            q.append_pair("client_id", &self.config.client_id);
+            q.append_pair("post_logout_redirect_uri", &back);
+        }
+        end.to_string()
     }
 
     pub(crate) fn denied(&self, req: &Request<'_>, session: &Session, denial: Denial) -> Response {

@@ -13,10 +13,9 @@ use super::{Decision, Gate, Outcome, Request, Response};
 use crate::callout::{CallOut, CallResult};
 use crate::cookies::{clear_cookie, domain_for, RequestCookies};
 use crate::env::{Entropy, UnixTime};
-use crate::headers::{plan_identity, CookieRewrite};
+use crate::headers::CookieRewrite;
 use crate::identity::Identity;
 use crate::jwt::VerifyError;
-use crate::policy::authorize;
 use crate::provider::Provider;
 use crate::session::Session;
 use crate::shared::{claim, settle, Claim, SharedStore};
@@ -173,22 +172,19 @@ impl Gate {
                 ) else {
                     return Decision::Respond(self.no_entropy(&pending.request()));
                 };
-                match authorize(&self.config, &session.email, &session.groups) {
-                    Ok(()) => Decision::Forward {
-                        plan: plan_identity(&self.config, &session, pending.rewrite.clone()),
-                        outcome: Outcome::Refreshed,
-                        user: Some(session.user),
-                        set_cookies,
-                    },
-                    Err(denial) => {
-                        let mut r = self.denied(&pending.request(), &session, denial);
-                        r.headers.extend(
-                            set_cookies
-                                .into_iter()
-                                .map(|c| ("set-cookie".to_string(), c)),
-                        );
-                        Decision::Respond(r)
+                match self.rules_for(&pending.host, &pending.path) {
+                    Some(rules) => {
+                        match self.admit(&pending.request(), &session, rules, pending.rewrite.clone(), set_cookies) {
+                            Decision::Forward { plan, user, set_cookies, .. } => Decision::Forward {
+                                plan,
+                                outcome: Outcome::Refreshed,
+                                user,
+                                set_cookies,
+                            },
+                            other => other,
+                        }
                     }
+                    None => *pending.fallback,
                 }
             }
             Err(e) if self.session_must_end(&e, &pending.session, now) => {

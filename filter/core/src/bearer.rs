@@ -1,0 +1,251 @@
+//! Bearer tokens (`skip_jwt_bearer_tokens`, as OAuth2-Proxy): a request with
+//! `Authorization: Bearer <JWT>` is verified in-process — signature by the issuer's JWKS, `iss`,
+//! `aud`, `exp` — against the main issuer (audience `client_id`) or an `extra_jwt_issuers`
+//! entry. RSA verification in Wasm costs about a millisecond, so verified tokens are cached
+//! (bounded, keyed by the token's SHA-256, never past the token's `exp`).
+
+use std::collections::{BTreeMap, HashMap};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::config::ClaimNames;
+use crate::env::UnixTime;
+use crate::flow::CLOCK_SKEW_SECS;
+use crate::identity::{claim_values, Identity};
+use crate::jwt::{verify_id_token, IdTokenCheck, VerifyError};
+use crate::provider::Provider;
+
+/// How many verified tokens one VM keeps.
+pub const CACHE_CAPACITY: usize = 1024;
+
+/// Why a bearer token was refused (401 `invalid_token`), or could not be checked yet (503).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BearerError {
+    NotJwt,
+    UnknownIssuer,
+    /// The issuer's keys are not loaded yet.
+    NotReady,
+    Invalid(VerifyError),
+}
+
+impl BearerError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotJwt => "bearer_not_jwt",
+            Self::UnknownIssuer => "bearer_unknown_issuer",
+            Self::NotReady => "provider_not_ready",
+            Self::Invalid(e) => e.code(),
+        }
+    }
+}
+
+/// A verified bearer token's identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BearerIdentity {
+    pub user: String,
+    pub email: String,
+    pub groups: Vec<String>,
+    pub preferred_username: String,
+    pub claims: BTreeMap<String, String>,
+    pub expires_at: UnixTime,
+}
+
+/// An issuer whose tokens are accepted, with the audience they must carry and the provider
+/// whose keys verify them.
+#[derive(Debug, Clone, Copy)]
+pub struct TrustedIssuer<'a> {
+    pub issuer: &'a str,
+    pub audience: &'a str,
+    pub provider: Option<&'a Provider>,
+}
+
+/// The `Authorization: Bearer` token, if the header has that scheme.
+pub fn bearer_token(authorization: Option<&str>) -> Option<&str> {
+    let value = authorization?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
+/// The token's `iss`, unverified: only to pick the keys.
+fn unverified_issuer(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let v: Value = serde_json::from_slice(&bytes).ok()?;
+    v.get("iss")?.as_str().map(str::to_string)
+}
+
+/// Verifies a bearer token against the issuers it may come from.
+pub fn verify_bearer(
+    token: &str,
+    issuers: &[TrustedIssuer<'_>],
+    names: &ClaimNames,
+    claim_headers: &[String],
+    now: UnixTime,
+) -> Result<BearerIdentity, BearerError> {
+    if token.split('.').count() != 3 {
+        return Err(BearerError::NotJwt);
+    }
+    let iss = unverified_issuer(token).ok_or(BearerError::NotJwt)?;
+    let candidates: Vec<&TrustedIssuer<'_>> = issuers.iter().filter(|t| t.issuer == iss).collect();
+    if candidates.is_empty() {
+        return Err(BearerError::UnknownIssuer);
+    }
+    let mut last = BearerError::NotReady;
+    for t in candidates {
+        let Some(provider) = t.provider else {
+            continue;
+        };
+        let check = IdTokenCheck {
+            issuer: t.issuer,
+            client_id: t.audience,
+            nonce: None,
+            allowed: &provider.algorithms,
+            now,
+            skew_secs: CLOCK_SKEW_SECS,
+            bearer: true,
+        };
+        match verify_id_token(token, &provider.keys, &check) {
+            Ok(claims) => {
+                let id = Identity::from_claims(&claims.subject, &claims.other, names);
+                return Ok(BearerIdentity {
+                    user: id.user,
+                    email: id.email,
+                    groups: id.groups,
+                    preferred_username: id.preferred_username,
+                    claims: claim_values(&claims.other, &claims.subject, claim_headers.iter().map(String::as_str)),
+                    expires_at: claims.expires_at,
+                });
+            }
+            Err(e) => last = BearerError::Invalid(e),
+        }
+    }
+    Err(last)
+}
+
+/// Verified tokens by SHA-256, each until its own `exp`.
+#[derive(Debug, Default)]
+pub struct BearerCache {
+    entries: HashMap<[u8; 32], BearerIdentity>,
+}
+
+impl BearerCache {
+    pub fn key(token: &str) -> [u8; 32] {
+        Sha256::digest(token.as_bytes()).into()
+    }
+
+    /// A cached identity whose token has not expired.
+    pub fn get(&mut self, key: &[u8; 32], now: UnixTime) -> Option<BearerIdentity> {
+        match self.entries.get(key) {
+            Some(id) if now < id.expires_at => Some(id.clone()),
+            Some(_) => {
+                self.entries.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    pub fn insert(&mut self, key: [u8; 32], id: BearerIdentity, now: UnixTime) {
+        if self.entries.len() >= CACHE_CAPACITY {
+            self.entries.retain(|_, v| now < v.expires_at);
+        }
+        if self.entries.len() >= CACHE_CAPACITY {
+            // Still full of live tokens: start over rather than grow.
+            self.entries.clear();
+        }
+        self.entries.insert(key, id);
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwt::verify::testing::{forge, TestIdp, CLIENT_ID, ISSUER, NOW};
+    use crate::provider::tests::loaded;
+    use serde_json::json;
+
+    fn names() -> ClaimNames {
+        ClaimNames { email: "email".into(), groups: "groups".into(), user_id: "sub".into() }
+    }
+
+    fn access_token(idp: &TestIdp, aud: &str, extra: serde_json::Value) -> String {
+        let mut c = TestIdp::claims(extra).with_audience(aud);
+        c.nonce = None;
+        idp.rs256(c)
+    }
+
+    #[test]
+    fn bearer_scheme_is_recognised() {
+        assert_eq!(bearer_token(Some("Bearer abc")), Some("abc"));
+        assert_eq!(bearer_token(Some("bearer  abc ")), Some("abc"));
+        assert_eq!(bearer_token(Some("Basic YTpi")), None);
+        assert_eq!(bearer_token(Some("Bearer")), None);
+        assert_eq!(bearer_token(None), None);
+    }
+
+    #[test]
+    fn access_tokens_verify_for_their_audience_and_each_rejection_is_named() {
+        let idp = TestIdp::new();
+        let provider = loaded(&idp);
+        let issuers = [
+            TrustedIssuer { issuer: ISSUER, audience: CLIENT_ID, provider: Some(&provider) },
+            TrustedIssuer { issuer: ISSUER, audience: "api://default", provider: Some(&provider) },
+        ];
+        let v = |t: &str| verify_bearer(t, &issuers, &names(), &["team".to_string()], NOW);
+        let ok = v(&access_token(&idp, "api://default", json!({"team": "core"})));
+        assert_eq!(ok.as_ref().map(|i| (i.user.as_str(), i.claims.get("team").map(String::as_str))), Ok(("00u-alice", Some("core"))));
+        assert!(v(&access_token(&idp, CLIENT_ID, json!({}))).is_ok());
+        assert_eq!(v(&access_token(&idp, "api://other", json!({}))).err(), Some(BearerError::Invalid(VerifyError::AudienceMismatch)));
+        let mut expired = TestIdp::claims(json!({})).with_audience("api://default");
+        expired.expires_at = Some(jwt_simple::prelude::Duration::from_secs(NOW - 120));
+        assert_eq!(v(&idp.rs256(expired)).err(), Some(BearerError::Invalid(VerifyError::Expired)));
+        let other = TestIdp::new();
+        let forged = other.rsa.public_key();
+        let _ = forged;
+        let foreign_sig = TestIdp::new().ec.with_key_id("ec-1");
+        let t = jwt_simple::prelude::ECDSAP256KeyPairLike::sign(&foreign_sig, TestIdp::claims(json!({})).with_audience("api://default")).unwrap_or_default();
+        assert_eq!(v(&t).err(), Some(BearerError::Invalid(VerifyError::BadSignature)));
+        let none = forge(json!({"alg": "none"}), &json!({"iss": ISSUER, "aud": "api://default", "sub": "x", "exp": NOW + 60}));
+        assert_eq!(v(&none).err(), Some(BearerError::Invalid(VerifyError::AlgorithmNone)));
+        let stranger = forge(json!({"alg": "RS256"}), &json!({"iss": "https://evil.example", "aud": "api://default"}));
+        assert_eq!(v(&stranger).err(), Some(BearerError::UnknownIssuer));
+        assert_eq!(v("opaque-token").err(), Some(BearerError::NotJwt));
+        assert_eq!(v("a.b.c").err(), Some(BearerError::NotJwt));
+        let not_loaded = [TrustedIssuer { issuer: ISSUER, audience: CLIENT_ID, provider: None }];
+        let t = access_token(&idp, CLIENT_ID, json!({}));
+        assert_eq!(verify_bearer(&t, &not_loaded, &names(), &[], NOW).err(), Some(BearerError::NotReady));
+    }
+
+    #[test]
+    fn the_cache_never_serves_a_token_past_its_exp_and_stays_bounded() {
+        let mut cache = BearerCache::default();
+        let id = |exp| BearerIdentity {
+            user: "u".into(),
+            email: String::new(),
+            groups: vec![],
+            preferred_username: String::new(),
+            claims: BTreeMap::new(),
+            expires_at: exp,
+        };
+        let k = BearerCache::key("t1");
+        cache.insert(k, id(100), 0);
+        assert!(cache.get(&k, 99).is_some());
+        assert!(cache.get(&k, 100).is_none());
+        assert!(cache.is_empty(), "expired entries are dropped on read");
+        for i in 0..(CACHE_CAPACITY * 3) {
+            cache.insert(BearerCache::key(&i.to_string()), id(1_000), 0);
+            assert!(cache.len() <= CACHE_CAPACITY);
+        }
+    }
+}
