@@ -66,10 +66,20 @@ impl Default for Browser {
 
 impl Browser {
     pub fn new() -> Self {
+        // Names under .test (RFC 2606) are this machine: tests use them as virtual hosts.
+        let resolver = |addr: &str| -> std::io::Result<Vec<std::net::SocketAddr>> {
+            let (host, port) = addr.rsplit_once(':').unwrap_or((addr, "80"));
+            if host.ends_with(".test") {
+                let port: u16 = port.parse().unwrap_or(80);
+                return Ok(vec![std::net::SocketAddr::from(([127, 0, 0, 1], port))]);
+            }
+            std::net::ToSocketAddrs::to_socket_addrs(addr).map(|a| a.collect())
+        };
         Self {
             agent: ureq::AgentBuilder::new()
                 .redirects(0)
                 .timeout(Duration::from_secs(20))
+                .resolver(resolver)
                 .build(),
             jar: BTreeMap::new(),
             extra: vec![(
@@ -93,8 +103,21 @@ impl Browser {
             .unwrap_or_default()
     }
 
+    /// The cookies sent to `url`: host-only ones of its host, and those whose `Domain` covers it
+    /// (kept under `.domain`).
     pub fn cookies(&self, url: &str) -> BTreeMap<String, String> {
-        self.jar.get(&Self::host(url)).cloned().unwrap_or_default()
+        let host = Self::host(url);
+        let mut out = BTreeMap::new();
+        for (key, cookies) in &self.jar {
+            let applies = match key.strip_prefix('.') {
+                Some(domain) => host == domain || host.ends_with(key.as_str()),
+                None => *key == host,
+            };
+            if applies {
+                out.extend(cookies.clone());
+            }
+        }
+        out
     }
 
     pub fn set_cookie(&mut self, url: &str, name: &str, value: &str) {
@@ -111,13 +134,19 @@ impl Browser {
             let Some((name, value)) = attrs.next().and_then(|p| p.split_once('=')) else {
                 continue;
             };
-            let expired = attrs.any(|a| {
-                let a = a.trim().to_ascii_lowercase();
+            let attrs: Vec<String> = attrs.map(|a| a.trim().to_ascii_lowercase()).collect();
+            let expired = attrs.iter().any(|a| {
                 a == "max-age=0"
                     || a.starts_with("max-age=-")
                     || a.starts_with("expires=thu, 01 jan 1970")
             });
-            let jar = self.jar.entry(host.clone()).or_default();
+            // A Domain cookie is kept under ".domain" and sent to that domain and below.
+            let key = attrs
+                .iter()
+                .find_map(|a| a.strip_prefix("domain="))
+                .map(|d| format!(".{}", d.trim_start_matches('.')))
+                .unwrap_or_else(|| host.clone());
+            let jar = self.jar.entry(key).or_default();
             if expired {
                 jar.remove(name.trim());
             } else {

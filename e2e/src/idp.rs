@@ -195,6 +195,21 @@ impl Idp {
         }
     }
 
+    /// An access token for the API client (client-credentials grant): a JWT for `api://default`.
+    pub fn client_credentials_token(&self) -> String {
+        use base64::Engine as _;
+        let basic = base64::engine::general_purpose::STANDARD
+            .encode(format!("{API_CLIENT_ID}:{API_CLIENT_SECRET}"));
+        let r = ureq::post(&format!("{}/v1/token", self.issuer))
+            .set("authorization", &format!("Basic {basic}"))
+            .send_form(&[("grant_type", "client_credentials"), ("scope", "api:read")]);
+        let v: Value = r
+            .ok()
+            .and_then(|r| r.into_json().ok())
+            .unwrap_or(Value::Null);
+        v["access_token"].as_str().unwrap_or_default().to_string()
+    }
+
     pub fn stop(&mut self) {
         self.proc.stop();
     }

@@ -20,6 +20,8 @@ pub struct StackOptions {
     pub per_envoy: Vec<Value>,
     /// Merged into the OpenID provider's configuration.
     pub idp: Value,
+    /// Further redirect URIs registered for the client at the provider.
+    pub redirect_uris: Vec<String>,
 }
 
 impl Default for StackOptions {
@@ -31,6 +33,7 @@ impl Default for StackOptions {
             ports: None,
             per_envoy: Vec::new(),
             idp: json!({}),
+            redirect_uris: Vec::new(),
         }
     }
 }
@@ -71,7 +74,12 @@ impl Stack {
             .iter()
             .map(|p| format!("http://localhost:{p}/"))
             .collect();
-        let idp = Idp::start(name, &callbacks, &post_logout, &options.idp);
+        let registered: Vec<String> = callbacks
+            .iter()
+            .chain(&options.redirect_uris)
+            .cloned()
+            .collect();
+        let idp = Idp::start(name, &registered, &post_logout, &options.idp);
         let echo = Echo::start();
         let base = json!({
             "oidc_issuer_url": idp.issuer,
@@ -81,7 +89,12 @@ impl Stack {
             "cookie_secure": false,
             "idp_timeout": "3s",
         });
-        let mut config = merged(base, &options.config);
+        // `{issuer}` in the test's configuration stands for the provider's issuer (its port is
+        // only known now).
+        let overrides: Value =
+            serde_json::from_str(&options.config.to_string().replace("{issuer}", &idp.issuer))
+                .unwrap_or_else(|_| options.config.clone());
+        let mut config = merged(base, &overrides);
         // Replicas share one public host, so they share one redirect URL: replica 0's.
         if options.envoys > 1 && config.get("redirect_url").is_none() {
             config["redirect_url"] = json!(callbacks[0]);

@@ -66,7 +66,10 @@ pub struct TrustedIssuer<'a> {
 pub fn bearer_token(authorization: Option<&str>) -> Option<&str> {
     let value = authorization?.trim();
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 /// The token's `iss`, unverified: only to pick the keys.
@@ -115,7 +118,11 @@ pub fn verify_bearer(
                     email: id.email,
                     groups: id.groups,
                     preferred_username: id.preferred_username,
-                    claims: claim_values(&claims.other, &claims.subject, claim_headers.iter().map(String::as_str)),
+                    claims: claim_values(
+                        &claims.other,
+                        &claims.subject,
+                        claim_headers.iter().map(String::as_str),
+                    ),
                     expires_at: claims.expires_at,
                 });
             }
@@ -176,7 +183,11 @@ mod tests {
     use serde_json::json;
 
     fn names() -> ClaimNames {
-        ClaimNames { email: "email".into(), groups: "groups".into(), user_id: "sub".into() }
+        ClaimNames {
+            email: "email".into(),
+            groups: "groups".into(),
+            user_id: "sub".into(),
+        }
     }
 
     fn access_token(idp: &TestIdp, aud: &str, extra: serde_json::Value) -> String {
@@ -199,32 +210,74 @@ mod tests {
         let idp = TestIdp::new();
         let provider = loaded(&idp);
         let issuers = [
-            TrustedIssuer { issuer: ISSUER, audience: CLIENT_ID, provider: Some(&provider) },
-            TrustedIssuer { issuer: ISSUER, audience: "api://default", provider: Some(&provider) },
+            TrustedIssuer {
+                issuer: ISSUER,
+                audience: CLIENT_ID,
+                provider: Some(&provider),
+            },
+            TrustedIssuer {
+                issuer: ISSUER,
+                audience: "api://default",
+                provider: Some(&provider),
+            },
         ];
         let v = |t: &str| verify_bearer(t, &issuers, &names(), &["team".to_string()], NOW);
-        let ok = v(&access_token(&idp, "api://default", json!({"team": "core"})));
-        assert_eq!(ok.as_ref().map(|i| (i.user.as_str(), i.claims.get("team").map(String::as_str))), Ok(("00u-alice", Some("core"))));
+        let ok = v(&access_token(
+            &idp,
+            "api://default",
+            json!({"team": "core"}),
+        ));
+        assert_eq!(
+            ok.as_ref()
+                .map(|i| (i.user.as_str(), i.claims.get("team").map(String::as_str))),
+            Ok(("00u-alice", Some("core")))
+        );
         assert!(v(&access_token(&idp, CLIENT_ID, json!({}))).is_ok());
-        assert_eq!(v(&access_token(&idp, "api://other", json!({}))).err(), Some(BearerError::Invalid(VerifyError::AudienceMismatch)));
+        assert_eq!(
+            v(&access_token(&idp, "api://other", json!({}))).err(),
+            Some(BearerError::Invalid(VerifyError::AudienceMismatch))
+        );
         let mut expired = TestIdp::claims(json!({})).with_audience("api://default");
         expired.expires_at = Some(jwt_simple::prelude::Duration::from_secs(NOW - 120));
-        assert_eq!(v(&idp.rs256(expired)).err(), Some(BearerError::Invalid(VerifyError::Expired)));
-        let other = TestIdp::new();
-        let forged = other.rsa.public_key();
-        let _ = forged;
+        assert_eq!(
+            v(&idp.rs256(expired)).err(),
+            Some(BearerError::Invalid(VerifyError::Expired))
+        );
         let foreign_sig = TestIdp::new().ec.with_key_id("ec-1");
-        let t = jwt_simple::prelude::ECDSAP256KeyPairLike::sign(&foreign_sig, TestIdp::claims(json!({})).with_audience("api://default")).unwrap_or_default();
-        assert_eq!(v(&t).err(), Some(BearerError::Invalid(VerifyError::BadSignature)));
-        let none = forge(json!({"alg": "none"}), &json!({"iss": ISSUER, "aud": "api://default", "sub": "x", "exp": NOW + 60}));
-        assert_eq!(v(&none).err(), Some(BearerError::Invalid(VerifyError::AlgorithmNone)));
-        let stranger = forge(json!({"alg": "RS256"}), &json!({"iss": "https://evil.example", "aud": "api://default"}));
+        let t = jwt_simple::prelude::ECDSAP256KeyPairLike::sign(
+            &foreign_sig,
+            TestIdp::claims(json!({})).with_audience("api://default"),
+        )
+        .unwrap_or_default();
+        assert_eq!(
+            v(&t).err(),
+            Some(BearerError::Invalid(VerifyError::BadSignature))
+        );
+        let none = forge(
+            json!({"alg": "none"}),
+            &json!({"iss": ISSUER, "aud": "api://default", "sub": "x", "exp": NOW + 60}),
+        );
+        assert_eq!(
+            v(&none).err(),
+            Some(BearerError::Invalid(VerifyError::AlgorithmNone))
+        );
+        let stranger = forge(
+            json!({"alg": "RS256"}),
+            &json!({"iss": "https://evil.example", "aud": "api://default"}),
+        );
         assert_eq!(v(&stranger).err(), Some(BearerError::UnknownIssuer));
         assert_eq!(v("opaque-token").err(), Some(BearerError::NotJwt));
         assert_eq!(v("a.b.c").err(), Some(BearerError::NotJwt));
-        let not_loaded = [TrustedIssuer { issuer: ISSUER, audience: CLIENT_ID, provider: None }];
+        let not_loaded = [TrustedIssuer {
+            issuer: ISSUER,
+            audience: CLIENT_ID,
+            provider: None,
+        }];
         let t = access_token(&idp, CLIENT_ID, json!({}));
-        assert_eq!(verify_bearer(&t, &not_loaded, &names(), &[], NOW).err(), Some(BearerError::NotReady));
+        assert_eq!(
+            verify_bearer(&t, &not_loaded, &names(), &[], NOW).err(),
+            Some(BearerError::NotReady)
+        );
     }
 
     #[test]

@@ -722,7 +722,9 @@ fn build(
         );
     }
 
-    let email_domains = match crate::policy::email_domains(raw.email_domains.unwrap_or_else(|| vec!["*".to_string()])) {
+    let email_domains = match crate::policy::email_domains(
+        raw.email_domains.unwrap_or_else(|| vec!["*".to_string()]),
+    ) {
         Ok(d) => d,
         Err(e) => {
             check.fail("email_domains", e);
@@ -751,27 +753,48 @@ fn build(
         .unwrap_or_default();
     let mut extra_issuers = Vec::new();
     for entry in raw.extra_jwt_issuers.unwrap_or_default() {
-        let Some((iss, aud)) = entry.split_once('=').filter(|(i, a)| !i.is_empty() && !a.is_empty()) else {
-            check.fail("extra_jwt_issuers", format!("{entry:?} must be \"issuer=audience\""));
+        let Some((iss, aud)) = entry
+            .split_once('=')
+            .filter(|(i, a)| !i.is_empty() && !a.is_empty())
+        else {
+            check.fail(
+                "extra_jwt_issuers",
+                format!("{entry:?} must be \"issuer=audience\""),
+            );
             continue;
         };
         let discovery = if iss == issuer {
             None
         } else {
-            let url = format!("{}/.well-known/openid-configuration", iss.trim_end_matches('/'));
+            let url = format!(
+                "{}/.well-known/openid-configuration",
+                iss.trim_end_matches('/')
+            );
             check.endpoint("extra_jwt_issuers", &url, cluster)
         };
-        extra_issuers.push(ExtraIssuer { issuer: iss.to_string(), audience: aud.to_string(), discovery });
+        extra_issuers.push(ExtraIssuer {
+            issuer: iss.to_string(),
+            audience: aud.to_string(),
+            discovery,
+        });
     }
     let skip_jwt_bearer_tokens = raw.skip_jwt_bearer_tokens.unwrap_or(false);
     if !extra_issuers.is_empty() && !skip_jwt_bearer_tokens {
-        check.fail("extra_jwt_issuers", "is only used with skip_jwt_bearer_tokens: true");
+        check.fail(
+            "extra_jwt_issuers",
+            "is only used with skip_jwt_bearer_tokens: true",
+        );
     }
     let mut claim_headers = Vec::new();
     for (header, claim) in raw.claim_headers.unwrap_or_default() {
         let h = header.to_ascii_lowercase();
-        let token = !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-        let reserved = matches!(h.as_str(), "host" | "cookie" | "content-length" | "transfer-encoding" | "connection") || h.starts_with(':');
+        let token = !h.is_empty()
+            && h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        let reserved = matches!(
+            h.as_str(),
+            "host" | "cookie" | "content-length" | "transfer-encoding" | "connection"
+        ) || h.starts_with(':');
         if !token || reserved || claim.is_empty() {
             check.fail("claim_headers", format!("{header:?}: {claim:?} must map a header name (not {h:?} reserved by HTTP) to a claim name"));
         } else {
@@ -779,10 +802,22 @@ fn build(
         }
     }
     let mut login_url_parameters = Vec::new();
-    const RESERVED: &[&str] = &["response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "code_challenge", "code_challenge_method"];
+    const RESERVED: &[&str] = &[
+        "response_type",
+        "client_id",
+        "redirect_uri",
+        "scope",
+        "state",
+        "nonce",
+        "code_challenge",
+        "code_challenge_method",
+    ];
     for (k, v) in raw.login_url_parameters.unwrap_or_default() {
         if RESERVED.contains(&k.as_str()) || k.is_empty() {
-            check.fail("login_url_parameters", format!("{k:?} is set by the filter itself and cannot be overridden"));
+            check.fail(
+                "login_url_parameters",
+                format!("{k:?} is set by the filter itself and cannot be overridden"),
+            );
         } else {
             login_url_parameters.push((k, v));
         }
@@ -1027,13 +1062,37 @@ pub(crate) mod tests {
                 json!("https://x/authorize"),
                 "only used with skip_oidc_discovery",
             ),
-            ("cookie_refresh", json!("168h"), "must be less than cookie_expire (168h)"),
-            ("cookie_secret_previous", json!(["c2hvcnQ="]), "must be 32 random bytes"),
-            ("cookie_secret_previous_env", json!("UNSET_VAR"), "is not set in the Wasm VM"),
+            (
+                "cookie_refresh",
+                json!("168h"),
+                "must be less than cookie_expire (168h)",
+            ),
+            (
+                "cookie_secret_previous",
+                json!(["c2hvcnQ="]),
+                "must be 32 random bytes",
+            ),
+            (
+                "cookie_secret_previous_env",
+                json!("UNSET_VAR"),
+                "is not set in the Wasm VM",
+            ),
             ("whitelist_domains", json!(["a:b"]), "invalid port"),
-            ("extra_jwt_issuers", json!(["no-audience"]), "must be \"issuer=audience\""),
-            ("claim_headers", json!({"Host": "email"}), "reserved by HTTP"),
-            ("login_url_parameters", json!({"state": "x"}), "cannot be overridden"),
+            (
+                "extra_jwt_issuers",
+                json!(["no-audience"]),
+                "must be \"issuer=audience\"",
+            ),
+            (
+                "claim_headers",
+                json!({"Host": "email"}),
+                "reserved by HTTP",
+            ),
+            (
+                "login_url_parameters",
+                json!({"state": "x"}),
+                "cannot be overridden",
+            ),
         ];
         for (key, value, needle) in cases {
             let ps = problems(&with(key, value.clone()));
@@ -1042,12 +1101,21 @@ pub(crate) mod tests {
                 "{key}={value}: {ps:?}"
             );
         }
-        let ps = problems(&with("policies", json!([{"hosts": ["a.example"]}, {"hosts": []}])));
+        let ps = problems(&with(
+            "policies",
+            json!([{"hosts": ["a.example"]}, {"hosts": []}]),
+        ));
         assert_eq!(ps.len(), 1);
         assert_eq!(ps[0].0, "policies[1]");
         assert!(ps[0].1.contains("hosts is empty"), "{ps:?}");
-        let ps = problems(&with("policies", json!([{"hosts": ["a.example"], "bogus": 1}])));
-        assert!(ps[0].0.starts_with("policies") && ps[0].1.contains("unknown field `bogus`"), "{ps:?}");
+        let ps = problems(&with(
+            "policies",
+            json!([{"hosts": ["a.example"], "bogus": 1}]),
+        ));
+        assert!(
+            ps[0].0.starts_with("policies") && ps[0].1.contains("unknown field `bogus`"),
+            "{ps:?}"
+        );
     }
 
     #[test]

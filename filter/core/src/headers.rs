@@ -49,12 +49,18 @@ impl HeaderPlan {
 
     /// The value the plan sets for a header.
     pub fn value(&self, name: &str) -> Option<&str> {
-        self.set.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.set
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The headers set, as pairs.
     pub fn pairs(&self) -> Vec<(&str, &str)> {
-        self.set.iter().map(|(k, v)| (k.as_ref(), v.as_str())).collect()
+        self.set
+            .iter()
+            .map(|(k, v)| (k.as_ref(), v.as_str()))
+            .collect()
     }
 }
 
@@ -120,21 +126,51 @@ impl<'a> From<&'a Session> for Principal<'a> {
 }
 
 /// The plan for a signed-in request.
-pub fn plan_identity(config: &Config, removals: &Removals, who: Principal<'_>, cookie: CookieRewrite) -> HeaderPlan {
+pub fn plan_identity(
+    config: &Config,
+    removals: &Removals,
+    who: Principal<'_>,
+    cookie: CookieRewrite,
+) -> HeaderPlan {
     let mut set: Vec<(Cow<'static, str>, String)> = Vec::new();
-    let mut put = |name: &'static str, value: &str| set.push((Cow::Borrowed(name), header_value(value)));
-    let user = if config.prefer_email_to_user && !who.email.is_empty() { who.email } else { who.user };
+    let mut put =
+        |name: &'static str, value: &str| set.push((Cow::Borrowed(name), header_value(value)));
+    let user = if config.prefer_email_to_user && !who.email.is_empty() {
+        who.email
+    } else {
+        who.user
+    };
     let groups = who.groups.join(",");
     let headers = [
-        (config.set_xauthrequest, ["x-auth-request-user", "x-auth-request-email", "x-auth-request-groups", "x-auth-request-preferred-username"]),
-        (config.pass_user_headers, ["x-forwarded-user", "x-forwarded-email", "x-forwarded-groups", "x-forwarded-preferred-username"]),
+        (
+            config.set_xauthrequest,
+            [
+                "x-auth-request-user",
+                "x-auth-request-email",
+                "x-auth-request-groups",
+                "x-auth-request-preferred-username",
+            ],
+        ),
+        (
+            config.pass_user_headers,
+            [
+                "x-forwarded-user",
+                "x-forwarded-email",
+                "x-forwarded-groups",
+                "x-forwarded-preferred-username",
+            ],
+        ),
     ];
     for (on, [user_h, email_h, groups_h, username_h]) in headers {
         if !on {
             continue;
         }
         put(user_h, user);
-        for (name, value) in [(email_h, who.email), (groups_h, groups.as_str()), (username_h, who.preferred_username)] {
+        for (name, value) in [
+            (email_h, who.email),
+            (groups_h, groups.as_str()),
+            (username_h, who.preferred_username),
+        ] {
             if !value.is_empty() {
                 put(name, value);
             }
@@ -155,12 +191,19 @@ pub fn plan_identity(config: &Config, removals: &Removals, who: Principal<'_>, c
     } else {
         if config.set_authorization_header {
             if let Some(id) = who.id_token {
-                set.push((Cow::Borrowed("authorization"), format!("Bearer {}", header_value(id))));
+                set.push((
+                    Cow::Borrowed("authorization"),
+                    format!("Bearer {}", header_value(id)),
+                ));
             }
         }
         removals.all.clone()
     };
-    HeaderPlan { remove, set, cookie }
+    HeaderPlan {
+        remove,
+        set,
+        cookie,
+    }
 }
 
 /// The plan for a request that passes without a session (public route, CORS preflight).
@@ -184,12 +227,19 @@ mod tests {
         let Ok(cfg) = parse(&minimal()) else {
             unreachable!()
         };
-        let plan = plan_identity(&cfg, &Removals::new(&cfg), (&alice(0)).into(), CookieRewrite::Remove);
+        let plan = plan_identity(
+            &cfg,
+            &Removals::new(&cfg),
+            (&alice(0)).into(),
+            CookieRewrite::Remove,
+        );
         for h in IDENTITY_HEADERS {
             assert!(plan.removes(h), "{h}");
         }
         assert!(!plan.removes("authorization"));
-        assert_eq!(plan.pairs(), vec![
+        assert_eq!(
+            plan.pairs(),
+            vec![
                 ("x-auth-request-user", "00u-alice"),
                 ("x-auth-request-email", "alice@example.com"),
                 ("x-auth-request-groups", "admins,everyone"),
@@ -213,7 +263,9 @@ mod tests {
         s.access_token = Some("acc".into());
         let plan = plan_identity(&cfg, &Removals::new(&cfg), (&s).into(), CookieRewrite::Keep);
         assert!(plan.removes("authorization"));
-        assert_eq!(plan.pairs(), vec![
+        assert_eq!(
+            plan.pairs(),
+            vec![
                 ("x-auth-request-access-token", "acc"),
                 ("authorization", "Bearer id.tok.en"),
             ]
@@ -254,7 +306,14 @@ mod claim_header_tests {
         assert_eq!(get("x-forwarded-user"), Some("alice@example.com"));
         assert_eq!(get("x-forwarded-groups"), Some("admins,everyone"));
         assert_eq!(get("x-webauth-role"), Some("Admin"));
-        assert_eq!(get("x-team"), None, "a claim the token did not have sets nothing");
-        assert!(plan.removes("x-webauth-role") && plan.removes("x-team"), "claim headers are stripped from clients");
+        assert_eq!(
+            get("x-team"),
+            None,
+            "a claim the token did not have sets nothing"
+        );
+        assert!(
+            plan.removes("x-webauth-role") && plan.removes("x-team"),
+            "claim headers are stripped from clients"
+        );
     }
 }

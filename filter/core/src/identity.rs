@@ -154,8 +154,26 @@ mod claim_tests {
     fn claim_values_render_scalars_and_string_lists() {
         let c = json!({"team": "core", "level": 3, "admin": true, "roles": ["a", "b"], "mixed": ["a", 1], "obj": {}});
         let c = c.as_object().cloned().unwrap_or_default();
-        let v = claim_values(&c, "00u1", ["team", "level", "admin", "roles", "mixed", "obj", "missing", "sub"].into_iter());
-        let expected: Vec<(&str, &str)> = vec![("admin", "true"), ("level", "3"), ("roles", "a,b"), ("sub", "00u1"), ("team", "core")];
-        assert_eq!(v.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>(), expected);
+        let v = claim_values(
+            &c,
+            "00u1",
+            [
+                "team", "level", "admin", "roles", "mixed", "obj", "missing", "sub",
+            ]
+            .into_iter(),
+        );
+        let expected: Vec<(&str, &str)> = vec![
+            ("admin", "true"),
+            ("level", "3"),
+            ("roles", "a,b"),
+            ("sub", "00u1"),
+            ("team", "core"),
+        ];
+        assert_eq!(
+            v.iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect::<Vec<_>>(),
+            expected
+        );
     }
 }

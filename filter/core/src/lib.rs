@@ -2,6 +2,7 @@
 //! (the Wasm adapter, the CLI, benchmarks) passes in requests, the clock and randomness, and
 //! carries out the decisions that come back.
 
+pub mod bearer;
 pub mod callout;
 pub mod config;
 pub mod cookies;
@@ -13,10 +14,9 @@ pub mod identity;
 pub mod jwt;
 pub mod login;
 pub mod pages;
-pub mod bearer;
 pub mod policy;
-pub mod redirect;
 pub mod provider;
+pub mod redirect;
 pub mod routes;
 pub mod seal;
 pub mod secret;

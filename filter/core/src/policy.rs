@@ -57,7 +57,10 @@ pub fn email_domain_allowed(domains: &[String], email: &str) -> bool {
     }
     let domain = domain.to_ascii_lowercase();
     domains.iter().any(|allowed| {
-        match allowed.strip_prefix("*.").or_else(|| allowed.strip_prefix('.')) {
+        match allowed
+            .strip_prefix("*.")
+            .or_else(|| allowed.strip_prefix('.'))
+        {
             Some(parent) => domain.ends_with(&format!(".{parent}")),
             None => domain == *allowed,
         }
@@ -75,7 +78,11 @@ impl Rules {
             if !email_domain_allowed(&self.email_domains, email) {
                 return Err(Denial::EmailDomain);
             }
-        } else if !self.allowed_emails.iter().any(|e| e.eq_ignore_ascii_case(email)) {
+        } else if !self
+            .allowed_emails
+            .iter()
+            .any(|e| e.eq_ignore_ascii_case(email))
+        {
             return Err(Denial::Email);
         }
         if !groups_allowed(&self.allowed_groups, groups) {
@@ -143,12 +150,19 @@ pub struct Policies {
 
 /// Normalizes email domains, and says which are invalid.
 pub fn email_domains(list: Vec<String>) -> Result<Vec<String>, String> {
-    let list: Vec<String> = list.into_iter().map(|d| d.trim().to_ascii_lowercase()).collect();
+    let list: Vec<String> = list
+        .into_iter()
+        .map(|d| d.trim().to_ascii_lowercase())
+        .collect();
     if list.is_empty() {
-        return Err("is empty, which would refuse everybody; use [\"*\"] to allow any domain".into());
+        return Err(
+            "is empty, which would refuse everybody; use [\"*\"] to allow any domain".into(),
+        );
     }
     match list.iter().find(|d| d.is_empty() || d.contains('@')) {
-        Some(bad) => Err(format!("{bad:?} must be a domain such as \"example.com\", \"*.example.com\" or \"*\"")),
+        Some(bad) => Err(format!(
+            "{bad:?} must be a domain such as \"example.com\", \"*.example.com\" or \"*\""
+        )),
         None => Ok(list),
     }
 }
@@ -182,10 +196,14 @@ impl Policies {
                 .collect();
             if let Some(prefix) = &p.path_prefix {
                 if !prefix.starts_with('/') || prefix.contains(['?', '#']) {
-                    fail(format!("path_prefix {prefix:?} must start with '/' and hold no query"));
+                    fail(format!(
+                        "path_prefix {prefix:?} must start with '/' and hold no query"
+                    ));
                 }
             }
-            let rules_given = p.email_domains.is_some() || p.allowed_emails.is_some() || p.allowed_groups.is_some();
+            let rules_given = p.email_domains.is_some()
+                || p.allowed_emails.is_some()
+                || p.allowed_groups.is_some();
             if p.skip_auth && rules_given {
                 fail("skip_auth: true makes the place public; remove email_domains, allowed_emails and allowed_groups, or skip_auth".into());
             }
@@ -205,9 +223,15 @@ impl Policies {
                     email_domains,
                     allowed_emails: p
                         .allowed_emails
-                        .map(|v| v.into_iter().map(|e| e.trim().to_ascii_lowercase()).collect())
+                        .map(|v| {
+                            v.into_iter()
+                                .map(|e| e.trim().to_ascii_lowercase())
+                                .collect()
+                        })
                         .unwrap_or_else(|| default.allowed_emails.clone()),
-                    allowed_groups: p.allowed_groups.unwrap_or_else(|| default.allowed_groups.clone()),
+                    allowed_groups: p
+                        .allowed_groups
+                        .unwrap_or_else(|| default.allowed_groups.clone()),
                 },
             });
         }
@@ -229,7 +253,9 @@ impl Policies {
         let host = host.trim_end_matches('.');
         let found = self.policies.iter().find(|p| {
             p.hosts.iter().any(|h| h.matches(host))
-                && p.path_prefix.as_deref().is_none_or(|prefix| path.starts_with(prefix))
+                && p.path_prefix
+                    .as_deref()
+                    .is_none_or(|prefix| path.starts_with(prefix))
         });
         match found {
             Some(p) if p.skip_auth => Access::Public,
@@ -252,7 +278,11 @@ mod tests {
     }
 
     fn rules(domains: &[&str], emails: &[&str], groups: &[&str]) -> Rules {
-        Rules { email_domains: v(domains), allowed_emails: v(emails), allowed_groups: v(groups) }
+        Rules {
+            email_domains: v(domains),
+            allowed_emails: v(emails),
+            allowed_groups: v(groups),
+        }
     }
 
     fn compile(json: serde_json::Value) -> Result<Policies, Vec<(usize, String)>> {
@@ -273,7 +303,10 @@ mod tests {
         assert!(!email_domain_allowed(&d, "example.com"));
         assert!(!email_domain_allowed(&d, "@example.com"));
         assert!(!email_domain_allowed(&d, ""));
-        assert!(email_domain_allowed(&v(&[".example.com"]), "a@x.example.com"));
+        assert!(email_domain_allowed(
+            &v(&[".example.com"]),
+            "a@x.example.com"
+        ));
     }
 
     #[test]
@@ -291,8 +324,14 @@ mod tests {
         assert_eq!(r.authorize("Boss@Example.com", &[]), Ok(()));
         assert_eq!(r.authorize("alice@example.com", &[]), Err(Denial::Email));
         let r = rules(&["example.com"], &[], &["admins"]);
-        assert_eq!(r.authorize("a@other.org", &v(&["admins"])), Err(Denial::EmailDomain));
-        assert_eq!(r.authorize("a@example.com", &v(&["users"])), Err(Denial::Group));
+        assert_eq!(
+            r.authorize("a@other.org", &v(&["admins"])),
+            Err(Denial::EmailDomain)
+        );
+        assert_eq!(
+            r.authorize("a@example.com", &v(&["users"])),
+            Err(Denial::Group)
+        );
     }
 
     #[test]
@@ -304,17 +343,38 @@ mod tests {
             {"hosts": ["api.example.test"], "allowed_groups": ["never-reached"]},
         ]))
         .unwrap_or_else(|e| unreachable!("{e:?}"));
-        assert_eq!(p.access("grafana.example.test:443", "/public/x.css"), Access::Public);
-        let Access::Rules(r) = p.access("GRAFANA.example.test", "/d/1") else { unreachable!() };
+        assert_eq!(
+            p.access("grafana.example.test:443", "/public/x.css"),
+            Access::Public
+        );
+        let Access::Rules(r) = p.access("GRAFANA.example.test", "/d/1") else {
+            unreachable!()
+        };
         assert_eq!(r.allowed_groups, v(&["admins"]));
         assert_eq!(r.email_domains, v(&["*"]), "left out: the top level's");
-        let Access::Rules(r) = p.access("wiki.example.test", "/") else { unreachable!() };
+        let Access::Rules(r) = p.access("wiki.example.test", "/") else {
+            unreachable!()
+        };
         assert_eq!(r.email_domains, v(&["example.com"]));
-        let Access::Rules(r) = p.access("api.example.test", "/") else { unreachable!() };
-        assert_eq!(r.email_domains, v(&["example.com"]), "the wildcard came first");
-        let Access::Rules(r) = p.access("example.test", "/") else { unreachable!() };
-        assert_eq!(r, p.default_rules(), "*.example.test does not match example.test itself");
-        let Access::Rules(r) = p.access("evil-example.test", "/") else { unreachable!() };
+        let Access::Rules(r) = p.access("api.example.test", "/") else {
+            unreachable!()
+        };
+        assert_eq!(
+            r.email_domains,
+            v(&["example.com"]),
+            "the wildcard came first"
+        );
+        let Access::Rules(r) = p.access("example.test", "/") else {
+            unreachable!()
+        };
+        assert_eq!(
+            r,
+            p.default_rules(),
+            "*.example.test does not match example.test itself"
+        );
+        let Access::Rules(r) = p.access("evil-example.test", "/") else {
+            unreachable!()
+        };
         assert_eq!(r, p.default_rules());
         assert!(p.uses_paths());
     }

@@ -174,7 +174,16 @@ pub struct ProviderLoader {
 
 impl ProviderLoader {
     pub fn new(config: &Config) -> Self {
-        let (endpoints, source_id) = match &config.provider {
+        Self::with_source(&config.issuer, config.provider.clone(), config)
+    }
+
+    /// A loader for another issuer (`extra_jwt_issuers`), by its discovery document.
+    pub fn for_issuer(issuer: &str, discovery: &Endpoint, config: &Config) -> Self {
+        Self::with_source(issuer, ProviderSource::Discovery(discovery.clone()), config)
+    }
+
+    fn with_source(issuer: &str, source: ProviderSource, config: &Config) -> Self {
+        let (endpoints, source_id) = match &source {
             ProviderSource::Static {
                 authorization_endpoint,
                 token_endpoint,
@@ -194,8 +203,8 @@ impl ProviderLoader {
             ProviderSource::Discovery(d) => (None, d.url.to_string()),
         };
         Self {
-            issuer: config.issuer.clone(),
-            source: config.provider.clone(),
+            issuer: issuer.to_string(),
+            source,
             cluster: config.idp_cluster.clone(),
             timeout: config.idp_timeout,
             refresh: config.jwks_refresh,

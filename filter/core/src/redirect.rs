@@ -39,7 +39,11 @@ impl Whitelist {
                 Some(d) => (d, true),
                 None => (host, false),
             };
-            if domain.is_empty() || !domain.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
+            if domain.is_empty()
+                || !domain
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+            {
                 return Err(format!("{raw:?} is not a domain (\"example.com\", \".example.com\", optionally with \":port\" or \":*\")"));
             }
             out.push(Allowed {
@@ -53,7 +57,8 @@ impl Whitelist {
 
     fn allows(&self, host: &str, port: Option<u16>) -> bool {
         self.entries.iter().any(|a| {
-            let host_ok = host == a.domain || (a.subdomains && host.ends_with(&format!(".{}", a.domain)));
+            let host_ok =
+                host == a.domain || (a.subdomains && host.ends_with(&format!(".{}", a.domain)));
             let port_ok = match a.port {
                 None => port.is_none(),
                 Some(None) => true,
@@ -65,21 +70,30 @@ impl Whitelist {
 
     /// The safe target for `target` on a request to `authority`; `/` when it is not allowed.
     pub fn target(&self, target: &str, authority: &str) -> String {
-        self.checked(target, authority).unwrap_or_else(|| "/".to_string())
+        self.checked(target, authority)
+            .unwrap_or_else(|| "/".to_string())
     }
 
     fn checked(&self, target: &str, authority: &str) -> Option<String> {
-        if target.is_empty() || target.chars().any(|c| c.is_control() || c == '\\' || c.is_whitespace()) {
+        if target.is_empty()
+            || target
+                .chars()
+                .any(|c| c.is_control() || c == '\\' || c.is_whitespace())
+        {
             return None;
         }
         if target.starts_with('/') {
             let lower = target.to_ascii_lowercase();
             // `//host` and `/\host` leave the site; encoded forms may be decoded by some hop.
-            let leaves = target.starts_with("//") || lower.starts_with("/%2f") || lower.starts_with("/%5c");
+            let leaves =
+                target.starts_with("//") || lower.starts_with("/%2f") || lower.starts_with("/%5c");
             return (!leaves).then(|| target.to_string());
         }
         let url = Url::parse(target).ok()?;
-        if !matches!(url.scheme(), "http" | "https") || !url.username().is_empty() || url.password().is_some() {
+        if !matches!(url.scheme(), "http" | "https")
+            || !url.username().is_empty()
+            || url.password().is_some()
+        {
             return None;
         }
         let host = url.host_str()?.to_ascii_lowercase();
@@ -97,7 +111,12 @@ mod tests {
     use super::*;
 
     fn wl() -> Whitelist {
-        Whitelist::parse(&[".example.com".into(), "partner.org:8443".into(), "dev.local:*".into()]).unwrap_or_default()
+        Whitelist::parse(&[
+            ".example.com".into(),
+            "partner.org:8443".into(),
+            "dev.local:*".into(),
+        ])
+        .unwrap_or_default()
     }
 
     #[test]
@@ -111,7 +130,10 @@ mod tests {
             ("https://app.example.net/x", "https://app.example.net/x"),
             ("http://app.example.net/x", "http://app.example.net/x"),
             ("https://example.com/", "https://example.com/"),
-            ("https://wiki.example.com/page", "https://wiki.example.com/page"),
+            (
+                "https://wiki.example.com/page",
+                "https://wiki.example.com/page",
+            ),
             ("https://a.b.example.com/", "https://a.b.example.com/"),
             ("https://partner.org:8443/cb", "https://partner.org:8443/cb"),
             ("http://dev.local:3000/", "http://dev.local:3000/"),
@@ -152,7 +174,10 @@ mod tests {
     #[test]
     fn own_host_with_a_port_must_match_the_port() {
         let w = Whitelist::default();
-        assert_eq!(w.target("http://localhost:8080/x", "localhost:8080"), "http://localhost:8080/x");
+        assert_eq!(
+            w.target("http://localhost:8080/x", "localhost:8080"),
+            "http://localhost:8080/x"
+        );
         assert_eq!(w.target("http://localhost:9090/x", "localhost:8080"), "/");
         assert_eq!(w.target("http://localhost/x", "localhost:8080"), "/");
     }

@@ -26,7 +26,10 @@ pub type SharedLoader = Rc<RefCell<ProviderLoader>>;
 pub struct Root {
     gate: Option<Rc<Gate>>,
     loader: Option<SharedLoader>,
-    calls: HashMap<u32, Fetch>,
+    /// One per `extra_jwt_issuers` entry; `None` where it is the main issuer.
+    extra: Vec<Option<SharedLoader>>,
+    /// Call-outs in flight: which loader (0 = main, i + 1 = extra i) and what.
+    calls: HashMap<u32, (usize, Fetch)>,
 }
 
 /// Logs what a fetch of provider metadata came to.
@@ -47,26 +50,35 @@ pub fn log_refused_call(what: &str, cluster: &str, status: proxy_wasm::types::St
 }
 
 impl Root {
+    fn loaders(&self) -> Vec<(usize, SharedLoader)> {
+        let main = self.loader.iter().map(|l| (0, l.clone()));
+        let extra = self
+            .extra
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| l.clone().map(|l| (i + 1, l)));
+        main.chain(extra).collect()
+    }
+
     fn fetch_due(&mut self) {
-        let Some(loader) = self.loader.clone() else {
-            return;
-        };
         let now = host::now_millis();
-        let Some((fetch, call)) = loader.borrow_mut().poll(now, &mut HostShared) else {
-            return;
-        };
-        match host::dispatch(&call) {
-            Ok(token) => {
-                self.calls.insert(token, fetch);
-            }
-            Err(status) => {
-                log_refused_call(&format!("{fetch:?}"), &call.cluster, status);
-                let _ = loader.borrow_mut().on_response(
-                    fetch,
-                    CallResult::failed(),
-                    now,
-                    &mut HostShared,
-                );
+        for (index, loader) in self.loaders() {
+            let Some((fetch, call)) = loader.borrow_mut().poll(now, &mut HostShared) else {
+                continue;
+            };
+            match host::dispatch(&call) {
+                Ok(token) => {
+                    self.calls.insert(token, (index, fetch));
+                }
+                Err(status) => {
+                    log_refused_call(&format!("{fetch:?}"), &call.cluster, status);
+                    let _ = loader.borrow_mut().on_response(
+                        fetch,
+                        CallResult::failed(),
+                        now,
+                        &mut HostShared,
+                    );
+                }
             }
         }
     }
@@ -80,10 +92,15 @@ impl Context for Root {
         body_size: usize,
         _trailers: usize,
     ) {
-        let Some(fetch) = self.calls.remove(&token) else {
+        let Some((index, fetch)) = self.calls.remove(&token) else {
             return;
         };
-        let Some(loader) = self.loader.clone() else {
+        let Some(loader) = self
+            .loaders()
+            .into_iter()
+            .find(|(i, _)| *i == index)
+            .map(|(_, l)| l)
+        else {
             return;
         };
         let (status, body) = host::call_response(body_size);
@@ -122,6 +139,17 @@ impl RootContext for Root {
             }
         };
         self.loader = Some(Rc::new(RefCell::new(ProviderLoader::new(&config))));
+        self.extra = config
+            .extra_issuers
+            .iter()
+            .map(|e| {
+                e.discovery.as_ref().map(|d| {
+                    Rc::new(RefCell::new(ProviderLoader::for_issuer(
+                        &e.issuer, d, &config,
+                    )))
+                })
+            })
+            .collect();
         self.gate = Some(Rc::new(Gate::new(config)));
         // Fetches start from ticks: on_configure also runs in a throw-away canary VM.
         hostcalls::set_tick_period(TICK).is_ok()
@@ -134,7 +162,7 @@ impl RootContext for Root {
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         let gate = self.gate.clone()?;
         let loader = self.loader.clone()?;
-        Some(Box::new(Stream::new(gate, loader)))
+        Some(Box::new(Stream::new(gate, loader, self.extra.clone())))
     }
 
     fn get_type(&self) -> Option<ContextType> {

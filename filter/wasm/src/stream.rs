@@ -4,7 +4,7 @@
 use std::rc::Rc;
 
 use log::{debug, info, warn};
-use oidc_gate_core::flow::{LoginStep, PendingRefresh};
+use oidc_gate_core::flow::{Keys, LoginStep, PendingRefresh};
 use oidc_gate_core::{
     CallResult, CookieRewrite, Decision, Fetch, Gate, HeaderPlan, Outcome, PendingLogin, Request,
     Response,
@@ -28,6 +28,7 @@ enum Waiting {
 pub struct Stream {
     gate: Rc<Gate>,
     loader: SharedLoader,
+    extra: Vec<Option<SharedLoader>>,
     waiting: Option<Waiting>,
     /// `Set-Cookie` values for the upstream's response (a refreshed or re-issued session).
     response_cookies: Vec<String>,
@@ -37,10 +38,11 @@ pub struct Stream {
 }
 
 impl Stream {
-    pub fn new(gate: Rc<Gate>, loader: SharedLoader) -> Self {
+    pub fn new(gate: Rc<Gate>, loader: SharedLoader, extra: Vec<Option<SharedLoader>>) -> Self {
         Self {
             gate,
             loader,
+            extra,
             waiting: None,
             response_cookies: Vec::new(),
             host: String::new(),
@@ -243,17 +245,24 @@ impl HttpContext for Stream {
             x_requested_with: get("x-requested-with"),
             sec_fetch_mode: get("sec-fetch-mode"),
             access_control_request_method: get("access-control-request-method"),
+            authorization: get("authorization"),
             request_id: get("x-request-id"),
         };
         self.host = req.authority.to_string();
         self.path = oidc_gate_core::routes::path_only(req.path).to_string();
         let provider = self.provider();
-        let decision = self.gate.decide(
-            &req,
-            provider.as_deref(),
-            host::now_secs(),
-            &mut WasiEntropy,
-        );
+        let extra: Vec<_> = self
+            .extra
+            .iter()
+            .map(|l| l.as_ref().and_then(|l| l.borrow().provider().cloned()))
+            .collect();
+        let keys = Keys {
+            main: provider.as_deref(),
+            extra: &extra,
+        };
+        let decision = self
+            .gate
+            .decide_with(&req, keys, host::now_secs(), &mut WasiEntropy);
         self.carry_out(decision)
     }
 

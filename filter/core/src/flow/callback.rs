@@ -323,7 +323,10 @@ impl Gate {
     }
 
     /// The claims `claim_headers` needs, kept in the session.
-    pub(crate) fn claim_values(&self, claims: &Claims) -> std::collections::BTreeMap<String, String> {
+    pub(crate) fn claim_values(
+        &self,
+        claims: &Claims,
+    ) -> std::collections::BTreeMap<String, String> {
         let names = self.config.claim_headers.iter().map(|(_, c)| c.as_str());
         crate::identity::claim_values(&claims.other, &claims.subject, names)
     }
@@ -437,9 +440,8 @@ impl Gate {
                     .map(|s| now + s)
                     .unwrap_or(claims.expires_at),
             ),
-            id_token: self
-                .config
-                .set_authorization_header
+            // Kept only when a header or the IdP logout (id_token_hint) needs it.
+            id_token: (self.config.set_authorization_header || self.config.sign_out_at_idp)
                 .then(|| id_token.to_string()),
             access_token: if self.config.pass_access_token {
                 tokens.access_token.clone()

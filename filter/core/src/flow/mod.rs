@@ -13,18 +13,18 @@ use std::sync::Arc;
 
 use url::form_urlencoded;
 
+use crate::bearer::{bearer_token, verify_bearer, BearerCache, BearerError, TrustedIssuer};
 use crate::callout::CallOut;
 use crate::config::Config;
 use crate::cookies::{clear_cookie, domain_for, set_cookie, RequestCookies};
 use crate::env::{Entropy, EntropyError, UnixTime};
 use crate::headers::{plan_anonymous, plan_identity, CookieRewrite, HeaderPlan};
+use crate::headers::{Principal, Removals};
 use crate::login::{LoginCookies, LoginState, LOGIN_TTL};
 use crate::pages::{self, Page};
-use crate::bearer::{bearer_token, verify_bearer, BearerCache, BearerError, TrustedIssuer};
-use crate::headers::{Principal, Removals};
 use crate::policy::{Access, Denial, Rules};
-use crate::routes::is_ambiguous;
 use crate::provider::Provider;
+use crate::routes::is_ambiguous;
 use crate::routes::path_only;
 use crate::seal::Sealer;
 use crate::session::{Session, SessionCodec, SessionError};
@@ -202,23 +202,52 @@ impl Gate {
     }
 
     /// Decides what to do with a request (main provider only; see `decide_with`).
-    pub fn decide(&self, req: &Request<'_>, provider: Option<&Provider>, now: UnixTime, rng: &mut dyn Entropy) -> Decision {
-        self.decide_with(req, Keys { main: provider, extra: &[] }, now, rng)
+    pub fn decide(
+        &self,
+        req: &Request<'_>,
+        provider: Option<&Provider>,
+        now: UnixTime,
+        rng: &mut dyn Entropy,
+    ) -> Decision {
+        self.decide_with(
+            req,
+            Keys {
+                main: provider,
+                extra: &[],
+            },
+            now,
+            rng,
+        )
     }
 
     /// Decides what to do with a request.
-    pub fn decide_with(&self, req: &Request<'_>, keys: Keys<'_>, now: UnixTime, rng: &mut dyn Entropy) -> Decision {
+    pub fn decide_with(
+        &self,
+        req: &Request<'_>,
+        keys: Keys<'_>,
+        now: UnixTime,
+        rng: &mut dyn Entropy,
+    ) -> Decision {
         let provider = keys.main;
         let cookies = RequestCookies::parse(req.cookie);
         let path = path_only(req.path);
         let prefix = self.config.proxy_prefix.as_str();
-        if let Some(endpoint) = path.strip_prefix(prefix).filter(|r| r.is_empty() || r.starts_with('/')) {
+        if let Some(endpoint) = path
+            .strip_prefix(prefix)
+            .filter(|r| r.is_empty() || r.starts_with('/'))
+        {
             return Decision::Respond(match endpoint {
                 "/start" => self.start_from_endpoint(req, &cookies, provider, now, rng),
                 "/callback" => return self.callback(req, &cookies, provider, now),
                 "/sign_out" => self.sign_out(req, &cookies, provider, now),
                 "/userinfo" => self.userinfo(req, &cookies, now),
-                _ => self.error(req, 404, "Not Found", "There is nothing here.", Outcome::NotFound),
+                _ => self.error(
+                    req,
+                    404,
+                    "Not Found",
+                    "There is nothing here.",
+                    Outcome::NotFound,
+                ),
             });
         }
         let rewrite = self.strip_own_cookies(&cookies);
@@ -233,7 +262,13 @@ impl Gate {
         }
         if self.config.policies.uses_paths() && is_ambiguous(path) {
             // Which path policy applies would depend on who normalizes the path.
-            return Decision::Respond(self.error(req, 400, "Bad Request", "The request path is not normalized.", Outcome::BadRequest));
+            return Decision::Respond(self.error(
+                req,
+                400,
+                "Bad Request",
+                "The request path is not normalized.",
+                Outcome::BadRequest,
+            ));
         }
         let rules = match self.config.policies.access(req.authority, path) {
             Access::Public => return anonymous(Outcome::Public),
@@ -253,7 +288,11 @@ impl Gate {
                 // Read with a previous cookie_secret: re-issue it with the current one.
                 let mut set_cookies = Vec::new();
                 if opened.stale_key {
-                    let old: Vec<String> = self.sessions.present(&cookies).map(str::to_string).collect();
+                    let old: Vec<String> = self
+                        .sessions
+                        .present(&cookies)
+                        .map(str::to_string)
+                        .collect();
                     match self.session_cookies(&session, &old, req.authority, rng) {
                         Ok(c) => set_cookies = c,
                         Err(EntropyError) => return Decision::Respond(self.no_entropy(req)),
@@ -299,7 +338,11 @@ impl Gate {
             },
             Err(denial) => {
                 let mut r = self.denied(req, session, denial);
-                r.headers.extend(set_cookies.into_iter().map(|c| ("set-cookie".to_string(), c)));
+                r.headers.extend(
+                    set_cookies
+                        .into_iter()
+                        .map(|c| ("set-cookie".to_string(), c)),
+                );
                 Decision::Respond(r)
             }
         }
@@ -325,19 +368,36 @@ impl Gate {
         now: UnixTime,
     ) -> Decision {
         let key = BearerCache::key(token);
-        let cached = self.bearer_cache.try_borrow_mut().ok().and_then(|mut c| c.get(&key, now));
+        let cached = self
+            .bearer_cache
+            .try_borrow_mut()
+            .ok()
+            .and_then(|mut c| c.get(&key, now));
         let verified = match cached {
             Some(id) => Ok(id),
             None => {
-                let mut issuers = vec![TrustedIssuer { issuer: &self.config.issuer, audience: &self.config.client_id, provider: keys.main }];
+                let mut issuers = vec![TrustedIssuer {
+                    issuer: &self.config.issuer,
+                    audience: &self.config.client_id,
+                    provider: keys.main,
+                }];
                 for (i, extra) in self.config.extra_issuers.iter().enumerate() {
                     let provider = match &extra.discovery {
                         None => keys.main,
                         Some(_) => keys.extra.get(i).and_then(|p| p.as_deref()),
                     };
-                    issuers.push(TrustedIssuer { issuer: &extra.issuer, audience: &extra.audience, provider });
+                    issuers.push(TrustedIssuer {
+                        issuer: &extra.issuer,
+                        audience: &extra.audience,
+                        provider,
+                    });
                 }
-                let names = self.config.claim_headers.iter().map(|(_, c)| c.clone()).collect::<Vec<_>>();
+                let names = self
+                    .config
+                    .claim_headers
+                    .iter()
+                    .map(|(_, c)| c.clone())
+                    .collect::<Vec<_>>();
                 let result = verify_bearer(token, &issuers, &self.config.claims, &names, now);
                 if let (Ok(id), Ok(mut cache)) = (&result, self.bearer_cache.try_borrow_mut()) {
                     cache.insert(key, id.clone(), now);
@@ -349,13 +409,26 @@ impl Gate {
             Ok(id) => id,
             Err(BearerError::NotReady) => return Decision::Respond(self.not_ready(req)),
             Err(e) => {
-                let mut r = self.error(req, 401, "Unauthorized", "The bearer token is not valid.", Outcome::BearerRejected(e));
-                r.headers.push(("www-authenticate".into(), "Bearer error=\"invalid_token\"".into()));
+                let mut r = self.error(
+                    req,
+                    401,
+                    "Unauthorized",
+                    "The bearer token is not valid.",
+                    Outcome::BearerRejected(e),
+                );
+                r.headers.push((
+                    "www-authenticate".into(),
+                    "Bearer error=\"invalid_token\"".into(),
+                ));
                 return Decision::Respond(r);
             }
         };
         let no_tokens = std::collections::BTreeMap::new();
-        let claims = if id.claims.is_empty() { &no_tokens } else { &id.claims };
+        let claims = if id.claims.is_empty() {
+            &no_tokens
+        } else {
+            &id.claims
+        };
         let who = Principal {
             user: &id.user,
             email: &id.email,
@@ -373,9 +446,13 @@ impl Gate {
                 user: Some(id.user.clone()),
                 set_cookies: Vec::new(),
             },
-            Err(denial) => {
-                Decision::Respond(self.error(req, 403, "Forbidden", denial.message(), Outcome::Denied(denial)))
-            }
+            Err(denial) => Decision::Respond(self.error(
+                req,
+                403,
+                "Forbidden",
+                denial.message(),
+                Outcome::Denied(denial),
+            )),
         }
     }
 
@@ -401,8 +478,17 @@ impl Gate {
                 }
             }
             Err(why) => {
-                let api = Request { accept: Some("application/json"), ..*req };
-                self.error(&api, 401, "Unauthorized", "Sign in required.", Outcome::Unauthenticated(why))
+                let api = Request {
+                    accept: Some("application/json"),
+                    ..*req
+                };
+                self.error(
+                    &api,
+                    401,
+                    "Unauthorized",
+                    "Sign in required.",
+                    Outcome::Unauthenticated(why),
+                )
             }
         }
     }
@@ -608,7 +694,11 @@ impl Gate {
             !authority.eq_ignore_ascii_case(req.authority)
         });
         if elsewhere && return_to.starts_with('/') && plausible_authority(req.authority) {
-            let scheme = if req.scheme == "http" { "http" } else { "https" };
+            let scheme = if req.scheme == "http" {
+                "http"
+            } else {
+                "https"
+            };
             format!("{scheme}://{}{return_to}", req.authority)
         } else {
             return_to
@@ -618,7 +708,13 @@ impl Gate {
     /// Clears the session (every part) and any login flows, then redirects to `rd` when it is
     /// allowed (own host or `whitelist_domains`), else to `/`; with `sign_out_at_idp`, by way
     /// of the IdP's `end_session_endpoint` (OpenID RP-Initiated Logout).
-    fn sign_out(&self, req: &Request<'_>, cookies: &RequestCookies<'_>, provider: Option<&Provider>, now: UnixTime) -> Response {
+    fn sign_out(
+        &self,
+        req: &Request<'_>,
+        cookies: &RequestCookies<'_>,
+        provider: Option<&Provider>,
+        now: UnixTime,
+    ) -> Response {
         let rd = query_param(req.path, "rd").unwrap_or_default();
         let target = self.config.whitelist.target(&rd, req.authority);
         let mut location = target.clone();
@@ -632,10 +728,14 @@ impl Gate {
         let mut headers = vec![
             ("location".to_string(), location),
             ("cache-control".to_string(), "no-store".to_string()),
-            ("set-cookie".to_string(), clear_cookie(cookie, self.sessions.name(), domain)),
+            (
+                "set-cookie".to_string(),
+                clear_cookie(cookie, self.sessions.name(), domain),
+            ),
         ];
         for name in cookies.names() {
-            if (self.sessions.owns(name) && name != self.sessions.name()) || self.logins.owns(name) {
+            if (self.sessions.owns(name) && name != self.sessions.name()) || self.logins.owns(name)
+            {
                 headers.push(("set-cookie".to_string(), clear_cookie(cookie, name, domain)));
             }
         }
@@ -649,14 +749,29 @@ impl Gate {
 
     /// The IdP's logout URL with `id_token_hint` (when the session kept the ID token),
     /// `client_id` and an absolute `post_logout_redirect_uri`.
-    fn end_session_url(&self, mut end: url::Url, req: &Request<'_>, cookies: &RequestCookies<'_>, target: &str, now: UnixTime) -> String {
+    fn end_session_url(
+        &self,
+        mut end: url::Url,
+        req: &Request<'_>,
+        cookies: &RequestCookies<'_>,
+        target: &str,
+        now: UnixTime,
+    ) -> String {
         let back = if target.starts_with('/') && plausible_authority(req.authority) {
-            let scheme = if req.scheme == "http" { "http" } else { "https" };
+            let scheme = if req.scheme == "http" {
+                "http"
+            } else {
+                "https"
+            };
             format!("{scheme}://{}{target}", req.authority)
         } else {
             target.to_string()
         };
-        let hint = self.sessions.decode(cookies, now).ok().and_then(|o| o.session.id_token);
+        let hint = self
+            .sessions
+            .decode(cookies, now)
+            .ok()
+            .and_then(|o| o.session.id_token);
         {
             let mut q = end.query_pairs_mut();
             if let Some(h) = &hint {

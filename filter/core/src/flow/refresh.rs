@@ -139,7 +139,7 @@ impl Gate {
                 (s.user, s.email, s.groups, s.preferred_username) =
                     (id.user, id.email, id.groups, id.preferred_username);
                 s.tokens_expire_at = Some(claims.expires_at);
-                if self.config.set_authorization_header {
+                if self.config.set_authorization_header || self.config.sign_out_at_idp {
                     s.id_token = Some(id_token.to_string());
                 }
             }
@@ -174,8 +174,19 @@ impl Gate {
                 };
                 match self.rules_for(&pending.host, &pending.path) {
                     Some(rules) => {
-                        match self.admit(&pending.request(), &session, rules, pending.rewrite.clone(), set_cookies) {
-                            Decision::Forward { plan, user, set_cookies, .. } => Decision::Forward {
+                        match self.admit(
+                            &pending.request(),
+                            &session,
+                            rules,
+                            pending.rewrite.clone(),
+                            set_cookies,
+                        ) {
+                            Decision::Forward {
+                                plan,
+                                user,
+                                set_cookies,
+                                ..
+                            } => Decision::Forward {
                                 plan,
                                 outcome: Outcome::Refreshed,
                                 user,

@@ -527,8 +527,18 @@ fn token_endpoint_outcomes() {
         ),
         (Some(500), "oops".into(), 502, "code_exchange_refused"),
         // Envoy's own answer when it cannot reach the IdP (connect error, timeout).
-        (Some(503), "upstream connect error".into(), 503, "idp_unreachable"),
-        (Some(504), "upstream request timeout".into(), 503, "idp_unreachable"),
+        (
+            Some(503),
+            "upstream connect error".into(),
+            503,
+            "idp_unreachable",
+        ),
+        (
+            Some(504),
+            "upstream request timeout".into(),
+            503,
+            "idp_unreachable",
+        ),
         (Some(200), "not json".into(), 502, "token_response_invalid"),
         (
             Some(200),
@@ -1330,4 +1340,241 @@ fn a_session_that_shrinks_deletes_the_parts_it_no_longer_uses() {
     assert!(set_cookies
         .iter()
         .any(|c| c.starts_with("_oauth2_proxy=") && !c.contains("Max-Age=0")));
+}
+
+// ---- many apps: policies, bearer tokens, redirects, IdP logout, userinfo ----
+
+fn request<'a>(
+    host: &'a str,
+    path: &'a str,
+    cookie: &'a str,
+    authorization: Option<&'a str>,
+) -> Request<'a> {
+    Request {
+        method: "GET",
+        scheme: "https",
+        authority: host,
+        path,
+        cookie: Some(cookie),
+        accept: Some(HTML),
+        authorization,
+        ..Request::default()
+    }
+}
+
+#[test]
+fn a_session_is_judged_by_the_policy_of_the_host_it_visits() {
+    let mut v = minimal();
+    v["cookie_domains"] = json!([".example.test"]);
+    v["policies"] = json!([
+        {"hosts": ["grafana.example.test"], "allowed_groups": ["grafana-admins"]},
+        {"hosts": ["status.example.test"], "skip_auth": true},
+    ]);
+    let mut w = world_with(v);
+    w.login("/", json!({}));
+    let cookie = w.cookie_header();
+    let d = w.gate.decide(
+        &request("wiki.example.test", "/", &cookie, None),
+        Some(&w.provider),
+        NOW,
+        &mut w.rng,
+    );
+    assert!(matches!(
+        d,
+        Decision::Forward {
+            outcome: Outcome::Authenticated,
+            ..
+        }
+    ));
+    let Decision::Respond(r) = w.gate.decide(
+        &request("grafana.example.test", "/", &cookie, None),
+        Some(&w.provider),
+        NOW,
+        &mut w.rng,
+    ) else {
+        unreachable!()
+    };
+    assert_eq!((r.status, r.outcome.code()), (403, "group_not_allowed"));
+    let d = w.gate.decide(
+        &request("status.example.test", "/", "", None),
+        None,
+        NOW,
+        &mut w.rng,
+    );
+    assert!(matches!(
+        d,
+        Decision::Forward {
+            outcome: Outcome::Public,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn ambiguous_paths_are_refused_when_policies_depend_on_paths() {
+    let mut v = minimal();
+    v["policies"] =
+        json!([{"hosts": ["app.example.com"], "path_prefix": "/public/", "skip_auth": true}]);
+    let mut w = world_with(v);
+    let Decision::Respond(r) = w.gate.decide(
+        &request("app.example.com", "/public/../admin", "", None),
+        None,
+        NOW,
+        &mut w.rng,
+    ) else {
+        unreachable!()
+    };
+    assert_eq!(r.status, 400);
+    let d = w.gate.decide(
+        &request("app.example.com", "/public/a.css", "", None),
+        None,
+        NOW,
+        &mut w.rng,
+    );
+    assert!(matches!(
+        d,
+        Decision::Forward {
+            outcome: Outcome::Public,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn bearer_tokens_pass_with_their_identity_or_get_401_invalid_token() {
+    let mut v = minimal();
+    v["skip_jwt_bearer_tokens"] = json!(true);
+    v["extra_jwt_issuers"] = json!([format!("{ISSUER}=api://default")]);
+    v["policies"] = json!([{"hosts": ["admin.example.com"], "allowed_groups": ["admins"]}]);
+    let mut w = world_with(v);
+    let mut claims =
+        TestIdp::claims(json!({"groups": ["everyone"]})).with_audience("api://default");
+    claims.nonce = None;
+    let token = w.idp.rs256(claims);
+    let auth = format!("Bearer {token}");
+    for _ in 0..2 {
+        let d = w.gate.decide(
+            &request("api.example.com", "/v1", "", Some(&auth)),
+            Some(&w.provider),
+            NOW,
+            &mut w.rng,
+        );
+        let Decision::Forward { plan, outcome, .. } = d else {
+            unreachable!("{d:?}")
+        };
+        assert_eq!(outcome, Outcome::Bearer);
+        assert_eq!(plan.value("x-auth-request-user"), Some("00u-alice"));
+        assert!(!plan.removes("authorization"), "the API keeps its token");
+    }
+    let Decision::Respond(r) = w.gate.decide(
+        &request("admin.example.com", "/", "", Some(&auth)),
+        Some(&w.provider),
+        NOW,
+        &mut w.rng,
+    ) else {
+        unreachable!()
+    };
+    assert_eq!(r.status, 403, "policies apply to bearer tokens too");
+    // Past exp, even the cached verification does not count.
+    let Decision::Respond(r) = w.gate.decide(
+        &request("api.example.com", "/v1", "", Some(&auth)),
+        Some(&w.provider),
+        NOW + 3600 + 61,
+        &mut w.rng,
+    ) else {
+        unreachable!()
+    };
+    assert_eq!(r.status, 401);
+    let Decision::Respond(r) = w.gate.decide(
+        &request("api.example.com", "/v1", "", Some("Bearer junk")),
+        Some(&w.provider),
+        NOW,
+        &mut w.rng,
+    ) else {
+        unreachable!()
+    };
+    assert_eq!(
+        (r.status, header(&r, "www-authenticate")),
+        (401, Some("Bearer error=\"invalid_token\""))
+    );
+    // Without skip_jwt_bearer_tokens, a bearer header is no login.
+    let mut plain = world();
+    let Decision::Respond(r) = plain.gate.decide(
+        &request("api.example.com", "/v1", "", Some(&auth)),
+        Some(&plain.provider),
+        NOW,
+        &mut plain.rng,
+    ) else {
+        unreachable!()
+    };
+    assert_eq!(r.outcome, Outcome::LoginStarted);
+}
+
+#[test]
+fn userinfo_answers_the_session_as_oauth2_proxy_does() {
+    let mut w = world();
+    assert_eq!(w.respond("/oauth2/userinfo", HTML).status, 401);
+    w.login("/", json!({}));
+    let r = w.respond("/oauth2/userinfo", HTML);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
+    assert_eq!(
+        v,
+        json!({"user": "00u-alice", "email": "alice@example.com", "groups": ["admins", "everyone"], "preferredUsername": "alice"})
+    );
+}
+
+#[test]
+fn sign_out_at_idp_continues_to_the_end_session_endpoint_with_the_id_token_hint() {
+    let mut v = minimal();
+    v["sign_out_at_idp"] = json!(true);
+    let mut w = world_with(v);
+    w.login("/", json!({}));
+    let r = w.respond("/oauth2/sign_out?rd=/bye", HTML);
+    let location = header(&r, "location").unwrap_or_default();
+    assert!(
+        location.starts_with(&format!("{ISSUER}/v1/logout?id_token_hint=ey")),
+        "{location}"
+    );
+    let q = query(location);
+    assert_eq!(q["post_logout_redirect_uri"], "https://app.example.com/bye");
+    assert_eq!(q["client_id"], CLIENT_ID);
+    assert!(set_cookies(&r)
+        .iter()
+        .any(|c| c.starts_with("_oauth2_proxy=;")));
+}
+
+#[test]
+fn login_parameters_prompt_acr_values_login_hint_and_fixed_extras() {
+    let mut v = minimal();
+    v["prompt"] = json!("consent");
+    v["acr_values"] = json!("phr");
+    v["login_url_parameters"] = json!({"idp": "0oa-idp"});
+    let mut w = world_with(v);
+    let q = w.start("/oauth2/start?login_hint=bob%40example.com");
+    assert_eq!(
+        (
+            q["prompt"].as_str(),
+            q["acr_values"].as_str(),
+            q["idp"].as_str()
+        ),
+        ("consent", "phr", "0oa-idp")
+    );
+    assert_eq!(q["login_hint"], "bob@example.com");
+}
+
+#[test]
+fn rd_may_name_a_whitelisted_host_but_never_another() {
+    let mut v = minimal();
+    v["whitelist_domains"] = json!([".example.com"]);
+    let mut w = world_with(v);
+    let r = w.respond(
+        "/oauth2/sign_out?rd=https%3A%2F%2Fwiki.example.com%2Fhome",
+        HTML,
+    );
+    assert_eq!(
+        header(&r, "location"),
+        Some("https://wiki.example.com/home")
+    );
+    let r = w.respond("/oauth2/sign_out?rd=https%3A%2F%2Fevil.example%2F", HTML);
+    assert_eq!(header(&r, "location"), Some("/"));
 }

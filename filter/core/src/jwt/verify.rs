@@ -205,7 +205,9 @@ pub fn verify_id_token(
         return Err(VerifyError::AudienceMismatch);
     }
     let azp = claims.custom.get("azp").and_then(Value::as_str);
-    if !check.bearer && (azp.is_some_and(|azp| azp != check.client_id) || (audiences.len() > 1 && azp.is_none())) {
+    if !check.bearer
+        && (azp.is_some_and(|azp| azp != check.client_id) || (audiences.len() > 1 && azp.is_none()))
+    {
         return Err(VerifyError::AuthorizedPartyMismatch);
     }
     let expires_at = claims
