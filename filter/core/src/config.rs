@@ -45,6 +45,14 @@ impl std::error::Error for ConfigError {}
 /// The raw JSON, as written by the user. Every field is optional here; `Config::parse` applies
 /// the defaults and the rules.
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(
+        title = "oidc-gate configuration",
+        description = "The WasmPlugin's pluginConfig. Option names follow OAuth2-Proxy's config file; durations are Go durations."
+    )
+)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     oidc_issuer_url: Option<String>,
@@ -102,6 +110,7 @@ struct RawConfig {
 
 /// A string or a list of strings.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 enum OneOrMany {
     One(String),
@@ -405,6 +414,12 @@ impl Check {
             }
         }
     }
+}
+
+/// The JSON Schema of the configuration, generated from the types the parser reads.
+#[cfg(feature = "schema")]
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(RawConfig)).unwrap_or_default()
 }
 
 impl Config {

@@ -102,6 +102,7 @@ pub enum Access<'a> {
 
 /// A `policies` entry as written.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawPolicy {
     hosts: Vec<String>,

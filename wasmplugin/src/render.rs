@@ -1,0 +1,277 @@
+//! `render`: the Istio resources for a configuration — the WasmPlugin (or, for Istio 1.30+, the
+//! TrafficExtension that supersedes it) for the ingress gateway, and a ServiceEntry and
+//! DestinationRule per IdP host, so the gateway reaches the IdP over TLS through the very
+//! cluster names the filter derives (`outbound|<port>||<host>`).
+
+use oidc_gate_core::config::{Endpoint, ProviderSource};
+use oidc_gate_core::Config;
+use serde_json::{json, Value};
+
+use crate::PLACEHOLDER_SECRET;
+
+/// Which resource carries the plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    WasmPlugin,
+    TrafficExtension,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub kind: Kind,
+    /// Without `oci://`; with a tag or `@sha256:` digest.
+    pub image: String,
+    /// The manifest digest (hex), when known: Istio checks the pulled image against it.
+    pub sha256: Option<String>,
+    pub namespace: String,
+    pub name: String,
+    /// The gateway pods' labels.
+    pub selector: Vec<(String, String)>,
+    /// The app host; sets `redirect_url` when the configuration has none.
+    pub host: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            kind: Kind::WasmPlugin,
+            image: String::new(),
+            sha256: None,
+            namespace: "istio-system".into(),
+            name: "oidc-gate".into(),
+            selector: vec![("istio".into(), "ingressgateway".into())],
+            host: None,
+        }
+    }
+}
+
+/// The IdP endpoints the filter will call, as the filter itself derives them.
+pub fn idp_endpoints(config: &Config) -> Vec<Endpoint> {
+    let mut out = Vec::new();
+    match &config.provider {
+        ProviderSource::Discovery(d) => out.push(d.clone()),
+        ProviderSource::Static {
+            token_endpoint,
+            jwks,
+            ..
+        } => {
+            out.push(token_endpoint.clone());
+            out.push(jwks.clone());
+        }
+    }
+    out.extend(
+        config
+            .extra_issuers
+            .iter()
+            .filter_map(|e| e.discovery.clone()),
+    );
+    out
+}
+
+fn env_names(config: &Value) -> Vec<String> {
+    let mut names = Vec::new();
+    for key in [
+        "client_secret_env",
+        "cookie_secret_env",
+        "cookie_secret_previous_env",
+    ] {
+        match &config[key] {
+            Value::String(s) => names.push(s.clone()),
+            Value::Array(a) => {
+                names.extend(a.iter().filter_map(|v| v.as_str().map(str::to_string)))
+            }
+            _ => {}
+        }
+    }
+    names
+}
+
+/// The documents, in order: the plugin resource, then a ServiceEntry and DestinationRule per
+/// IdP host and port. `Err` lists the configuration's problems.
+pub fn render(config: &Value, options: &Options) -> Result<Vec<Value>, Vec<String>> {
+    let mut config = config.clone();
+    if let (Some(host), true) = (&options.host, config.get("redirect_url").is_none()) {
+        let prefix = config["proxy_prefix"]
+            .as_str()
+            .unwrap_or("/oauth2")
+            .to_string();
+        config["redirect_url"] = json!(format!("https://{host}{prefix}/callback"));
+    }
+    let env = |_: &str| Some(PLACEHOLDER_SECRET.to_string());
+    let parsed = Config::parse(config.to_string().as_bytes(), &env).map_err(|e| {
+        e.problems
+            .iter()
+            .map(|p| format!("{}: {}", p.key, p.rule))
+            .collect::<Vec<_>>()
+    })?;
+
+    let selector: serde_json::Map<String, Value> = options
+        .selector
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    let env: Vec<Value> = env_names(&config)
+        .into_iter()
+        .map(|name| json!({"name": name, "valueFrom": "HOST"}))
+        .collect();
+    let mut wasm = json!({
+        "url": format!("oci://{}", options.image.trim_start_matches("oci://")),
+        "imagePullPolicy": "IfNotPresent",
+        "failStrategy": "FAIL_CLOSE",
+        "pluginConfig": config,
+    });
+    if let Some(sha) = &options.sha256 {
+        wasm["sha256"] = json!(sha.trim_start_matches("sha256:"));
+    }
+    if !env.is_empty() {
+        wasm["vmConfig"] = json!({"env": env});
+    }
+    let metadata = json!({"name": options.name, "namespace": options.namespace});
+    // Gateway listeners are CLIENT: `match.mode: SERVER` would never apply, so no match at all.
+    let plugin = match options.kind {
+        Kind::WasmPlugin => {
+            let mut spec = json!({"selector": {"matchLabels": selector}, "phase": "AUTHN"});
+            if let (Some(s), Some(w)) = (spec.as_object_mut(), wasm.as_object()) {
+                s.extend(w.clone());
+            }
+            json!({"apiVersion": "extensions.istio.io/v1alpha1", "kind": "WasmPlugin", "metadata": metadata, "spec": spec})
+        }
+        Kind::TrafficExtension => json!({
+            "apiVersion": "extensions.istio.io/v1alpha1",
+            "kind": "TrafficExtension",
+            "metadata": metadata,
+            "spec": {"selector": {"matchLabels": selector}, "phase": "AUTHN", "wasm": wasm},
+        }),
+    };
+    let mut docs = vec![plugin];
+    let mut seen = Vec::new();
+    for e in idp_endpoints(&parsed) {
+        let (Some(host), Some(port)) = (
+            e.url.host_str().map(str::to_string),
+            e.url.port_or_known_default(),
+        ) else {
+            continue;
+        };
+        if seen.contains(&(host.clone(), port)) {
+            continue;
+        }
+        seen.push((host.clone(), port));
+        let tls = e.url.scheme() == "https";
+        let name = format!("{}-{}", options.name, host.replace('.', "-"));
+        let protocol = if tls { "HTTPS" } else { "HTTP" };
+        docs.push(json!({
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "ServiceEntry",
+            "metadata": {"name": name, "namespace": options.namespace},
+            "spec": {
+                "hosts": [host],
+                "location": "MESH_EXTERNAL",
+                "resolution": "DNS",
+                "ports": [{"number": port, "name": format!("{}-{port}", protocol.to_ascii_lowercase()), "protocol": protocol}],
+                "exportTo": ["."],
+            }
+        }));
+        if tls {
+            docs.push(json!({
+                "apiVersion": "networking.istio.io/v1",
+                "kind": "DestinationRule",
+                "metadata": {"name": name, "namespace": options.namespace},
+                "spec": {
+                    "host": host,
+                    "trafficPolicy": {"tls": {"mode": "SIMPLE", "sni": host}},
+                    "exportTo": ["."],
+                }
+            }));
+        }
+    }
+    Ok(docs)
+}
+
+/// Multi-document YAML.
+pub fn to_yaml(docs: &[Value]) -> String {
+    docs.iter()
+        .map(|d| serde_yaml::to_string(d).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn okta() -> Value {
+        json!({
+            "oidc_issuer_url": "https://dev-123456.okta.com/oauth2/default",
+            "client_id": "0oa1b2c3d4e5f6g7h8i9",
+            "client_secret_env": "OIDC_CLIENT_SECRET",
+            "cookie_secret_env": "OIDC_COOKIE_SECRET",
+        })
+    }
+
+    #[test]
+    fn renders_the_plugin_and_the_idp_resources_with_the_filters_cluster_name() {
+        let options = Options {
+            image: "registry.example.com/oidc-gate:0.1.0".into(),
+            host: Some("app.example.com".into()),
+            ..Options::default()
+        };
+        let docs = render(&okta(), &options).unwrap_or_default();
+        assert_eq!(docs.len(), 3);
+        let wp = &docs[0];
+        assert_eq!(wp["spec"]["phase"], "AUTHN");
+        assert_eq!(wp["spec"]["failStrategy"], "FAIL_CLOSE");
+        assert_eq!(
+            wp["spec"]["url"],
+            "oci://registry.example.com/oidc-gate:0.1.0"
+        );
+        assert!(wp["spec"].get("match").is_none());
+        assert_eq!(
+            wp["spec"]["vmConfig"]["env"],
+            json!([{"name": "OIDC_CLIENT_SECRET", "valueFrom": "HOST"}, {"name": "OIDC_COOKIE_SECRET", "valueFrom": "HOST"}])
+        );
+        assert_eq!(
+            wp["spec"]["pluginConfig"]["redirect_url"],
+            "https://app.example.com/oauth2/callback"
+        );
+        let se = &docs[1];
+        assert_eq!(
+            (
+                se["spec"]["hosts"][0].as_str(),
+                se["spec"]["ports"][0]["number"].as_u64()
+            ),
+            (Some("dev-123456.okta.com"), Some(443))
+        );
+        assert_eq!(docs[2]["spec"]["trafficPolicy"]["tls"]["mode"], "SIMPLE");
+        // The cluster Istio builds for that ServiceEntry is the one the filter calls.
+        let env = |_: &str| Some(PLACEHOLDER_SECRET.to_string());
+        let parsed = Config::parse(okta().to_string().as_bytes(), &env)
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let istio_cluster = format!(
+            "outbound|{}||{}",
+            se["spec"]["ports"][0]["number"],
+            se["spec"]["hosts"][0].as_str().unwrap_or("")
+        );
+        assert_eq!(idp_endpoints(&parsed)[0].cluster, istio_cluster);
+    }
+
+    #[test]
+    fn traffic_extension_carries_the_same_wasm_block() {
+        let options = Options {
+            kind: Kind::TrafficExtension,
+            image: "r/x:1".into(),
+            sha256: Some("ab".repeat(32)),
+            ..Options::default()
+        };
+        let docs = render(&okta(), &options).unwrap_or_default();
+        assert_eq!(docs[0]["kind"], "TrafficExtension");
+        assert_eq!(docs[0]["spec"]["wasm"]["sha256"], "ab".repeat(32));
+        assert_eq!(docs[0]["spec"]["wasm"]["failStrategy"], "FAIL_CLOSE");
+    }
+
+    #[test]
+    fn an_invalid_configuration_renders_nothing() {
+        let bad = json!({"client_id": "x"});
+        let e = render(&bad, &Options::default()).err().unwrap_or_default();
+        assert!(e.iter().any(|l| l.starts_with("oidc_issuer_url")), "{e:?}");
+    }
+}
