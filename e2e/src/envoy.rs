@@ -23,6 +23,8 @@ pub struct Plugin {
     pub config: Value,
     /// `vmConfig.env` entries with `valueFrom: INLINE`.
     pub env: Vec<(String, String)>,
+    /// `vmConfig.env` entries with `valueFrom: HOST`: read from Envoy's own environment.
+    pub host_env_keys: Vec<String>,
     /// `FAIL_CLOSE` → `FAIL_CLOSED`, as istiod maps it.
     pub fail_open: bool,
     pub wasm: PathBuf,
@@ -36,8 +38,48 @@ impl Plugin {
             plugin_name: String::new(),
             config,
             env: Vec::new(),
+            host_env_keys: Vec::new(),
             fail_open: false,
             wasm: tools::wasm_module(),
+        }
+    }
+
+    /// What istiod makes of a WasmPlugin (or TrafficExtension) resource (NOTES.md §2): the
+    /// plugin configuration as JSON, `vmConfig.env` split into inline values and host keys,
+    /// `pluginName` as root id, `failStrategy` as the failure policy; `wasm` is the module the
+    /// agent downloaded.
+    pub fn from_istio(resource: &Value, wasm: PathBuf) -> Self {
+        let spec = &resource["spec"];
+        let w = if resource["kind"] == "TrafficExtension" {
+            &spec["wasm"]
+        } else {
+            spec
+        };
+        let mut env = Vec::new();
+        let mut host_env_keys = Vec::new();
+        for e in w["vmConfig"]["env"].as_array().cloned().unwrap_or_default() {
+            let name = e["name"].as_str().unwrap_or_default().to_string();
+            if e["valueFrom"] == "HOST" {
+                host_env_keys.push(name);
+            } else {
+                env.push((name, e["value"].as_str().unwrap_or_default().to_string()));
+            }
+        }
+        Self {
+            namespace: resource["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or("default")
+                .to_string(),
+            name: resource["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            plugin_name: w["pluginName"].as_str().unwrap_or_default().to_string(),
+            config: w["pluginConfig"].clone(),
+            env,
+            host_env_keys,
+            fail_open: w["failStrategy"] == "FAIL_OPEN",
+            wasm,
         }
     }
 
@@ -57,7 +99,10 @@ impl Plugin {
             "code": {"local": {"filename": self.wasm}},
         });
         if !env.is_empty() {
-            vm_config["environment_variables"] = json!({"key_values": env});
+            vm_config["environment_variables"]["key_values"] = json!(env);
+        }
+        if !self.host_env_keys.is_empty() {
+            vm_config["environment_variables"]["host_env_keys"] = json!(self.host_env_keys);
         }
         json!({
             "name": format!("extensions.istio.io/trafficextension/{plugin}"),
@@ -144,6 +189,16 @@ impl Envoy {
     /// Starts Envoy with `config` and waits until its admin says it is live; `Err` with the log
     /// when it exits first (a refused plugin configuration makes it exit).
     pub fn start(name: &str, config: &Value, concurrency: u32) -> Result<Self, String> {
+        Self::start_with_env(name, config, concurrency, &[])
+    }
+
+    /// Starts Envoy with extra process environment (what `valueFrom: HOST` reads).
+    pub fn start_with_env(
+        name: &str,
+        config: &Value,
+        concurrency: u32,
+        env: &[(String, String)],
+    ) -> Result<Self, String> {
         let artifacts = tools::artifacts_dir();
         let path = artifacts.join(format!("{name}-envoy.json"));
         std::fs::write(&path, config.to_string()).map_err(|e| e.to_string())?;
@@ -161,7 +216,8 @@ impl Envoy {
             ])
             .args(["--component-log-level", "wasm:debug"])
             .arg("--admin-address-path")
-            .arg(&admin_file);
+            .arg(&admin_file)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let mut proc = Proc::spawn(
             &format!("{name}-envoy"),
             cmd,

@@ -8,6 +8,7 @@ pub mod echo;
 pub mod envoy;
 pub mod idp;
 pub mod procs;
+pub mod registry;
 pub mod stack;
 pub mod tools;
 

@@ -22,6 +22,10 @@ pub struct StackOptions {
     pub idp: Value,
     /// Further redirect URIs registered for the client at the provider.
     pub redirect_uris: Vec<String>,
+    /// A plugin made elsewhere (e.g. from a rendered WasmPlugin) instead of the test default.
+    pub plugin: Option<Plugin>,
+    /// Envoy's process environment (for `valueFrom: HOST` variables).
+    pub envoy_env: Vec<(String, String)>,
 }
 
 impl Default for StackOptions {
@@ -34,6 +38,8 @@ impl Default for StackOptions {
             per_envoy: Vec::new(),
             idp: json!({}),
             redirect_uris: Vec::new(),
+            plugin: None,
+            envoy_env: Vec::new(),
         }
     }
 }
@@ -99,11 +105,14 @@ impl Stack {
         if options.envoys > 1 && config.get("redirect_url").is_none() {
             config["redirect_url"] = json!(callbacks[0]);
         }
-        let mut plugin = Plugin::new(config);
-        plugin.env = vec![
-            ("OIDC_CLIENT_SECRET".into(), idp::CLIENT_SECRET.into()),
-            ("OIDC_COOKIE_SECRET".into(), COOKIE_SECRET.into()),
-        ];
+        let plugin = options.plugin.clone().unwrap_or_else(|| {
+            let mut plugin = Plugin::new(config);
+            plugin.env = vec![
+                ("OIDC_CLIENT_SECRET".into(), idp::CLIENT_SECRET.into()),
+                ("OIDC_COOKIE_SECRET".into(), COOKIE_SECRET.into()),
+            ];
+            plugin
+        });
         let idp_cluster = (format!("outbound|{}||127.0.0.1", idp.port), idp.port);
         let mut envoys = Vec::new();
         for (i, port) in ports.iter().enumerate() {
@@ -117,8 +126,13 @@ impl Stack {
                 &plugin,
                 std::slice::from_ref(&idp_cluster),
             );
-            let envoy = Envoy::start(&format!("{name}-{i}"), &cfg, options.concurrency)
-                .unwrap_or_else(|e| panic!("{e}"));
+            let envoy = Envoy::start_with_env(
+                &format!("{name}-{i}"),
+                &cfg,
+                options.concurrency,
+                &options.envoy_env,
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
             envoys.push(envoy);
         }
         for e in &envoys {

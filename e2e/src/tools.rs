@@ -222,3 +222,35 @@ pub fn browser() -> (PathBuf, PathBuf) {
     })
     .clone()
 }
+
+/// Debian's CNCF Distribution registry and skopeo, installed with apt-get if missing.
+pub fn registry_tools() -> (PathBuf, PathBuf) {
+    static DONE: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let registry = PathBuf::from("/usr/bin/docker-registry");
+        let skopeo = PathBuf::from("/usr/bin/skopeo");
+        locked("registry", || {
+            if !registry.exists() || !skopeo.exists() {
+                run(
+                    "apt-get update",
+                    Command::new("apt-get").args(["update", "-qq"]),
+                );
+                run(
+                    "apt-get install docker-registry skopeo",
+                    Command::new("apt-get")
+                        .args([
+                            "install",
+                            "-y",
+                            "-qq",
+                            "--no-install-recommends",
+                            "docker-registry",
+                            "skopeo",
+                        ])
+                        .env("DEBIAN_FRONTEND", "noninteractive"),
+                );
+            }
+        });
+        (registry, skopeo)
+    })
+    .clone()
+}

@@ -14,7 +14,7 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use oci_client::client::{ClientConfig, ClientProtocol, Config as OciConfig, ImageLayer};
 use oci_client::manifest::{OciImageManifest, OciManifest};
-use oci_client::secrets::RegistryAuth;
+pub use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -83,7 +83,8 @@ pub fn build(wasm: &[u8], variant: Variant) -> std::io::Result<Image> {
                 "module.wasm.image/variant".to_string(),
                 "compat".to_string(),
             )]);
-            let manifest = OciImageManifest::build(&layers, &config, Some(annotations));
+            let mut manifest = OciImageManifest::build(&layers, &config, Some(annotations));
+            manifest.media_type = Some(OCI_MANIFEST.into());
             Ok(Image {
                 config,
                 layers,
@@ -101,7 +102,8 @@ pub fn build(wasm: &[u8], variant: Variant) -> std::io::Result<Image> {
                 ImageLayer::new(wasm.to_vec(), WASM_CONTENT.into(), None),
                 ImageLayer::new(runtime, WASM_CONFIG.into(), None),
             ];
-            let manifest = OciImageManifest::build(&layers, &config, None);
+            let mut manifest = OciImageManifest::build(&layers, &config, None);
+            manifest.media_type = Some(OCI_MANIFEST.into());
             Ok(Image {
                 config,
                 layers,
@@ -331,7 +333,9 @@ mod tests {
         assert_eq!(istio_module(&offline(&image)).as_deref(), Ok(WASM));
         let mut one = offline(&image);
         let mut m: Value = serde_json::from_slice(&one.manifest_bytes).unwrap_or_default();
-        m["layers"].as_array_mut().map(|l| l.truncate(1));
+        if let Some(l) = m["layers"].as_array_mut() {
+            l.truncate(1);
+        }
         one.manifest_bytes = serde_json::to_vec(&m).unwrap_or_default();
         assert_eq!(
             istio_module(&one).err().as_deref(),

@@ -74,12 +74,11 @@ fn example_manifests_validate_against_istios_crds() {
             continue;
         }
         for doc in yaml_docs(&std::fs::read_to_string(&path).expect("read")) {
-            match doc["kind"].as_str() {
-                Some("WasmPlugin" | "TrafficExtension" | "ServiceEntry" | "DestinationRule") => {
-                    assert_valid(&doc);
-                    checked += 1;
-                }
-                _ => {}
+            if let Some("WasmPlugin" | "TrafficExtension" | "ServiceEntry" | "DestinationRule") =
+                doc["kind"].as_str()
+            {
+                assert_valid(&doc);
+                checked += 1;
             }
             if doc["kind"] == "WasmPlugin" || doc["kind"] == "TrafficExtension" {
                 let config = oidc_gate_wasmplugin::validate::plugin_config(
