@@ -6,6 +6,7 @@
 pub mod client;
 pub mod echo;
 pub mod envoy;
+pub mod fault;
 pub mod idp;
 pub mod procs;
 pub mod registry;

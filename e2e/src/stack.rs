@@ -26,6 +26,10 @@ pub struct StackOptions {
     pub plugin: Option<Plugin>,
     /// Envoy's process environment (for `valueFrom: HOST` variables).
     pub envoy_env: Vec<(String, String)>,
+    /// Envoy reaches the provider through this fault-injecting proxy.
+    pub fault: Option<std::sync::Arc<crate::fault::FaultProxy>>,
+    /// Do not wait for the filter to load the provider (for tests of that wait).
+    pub no_wait: bool,
 }
 
 impl Default for StackOptions {
@@ -40,6 +44,8 @@ impl Default for StackOptions {
             redirect_uris: Vec::new(),
             plugin: None,
             envoy_env: Vec::new(),
+            fault: None,
+            no_wait: false,
         }
     }
 }
@@ -113,7 +119,15 @@ impl Stack {
             ];
             plugin
         });
-        let idp_cluster = (format!("outbound|{}||127.0.0.1", idp.port), idp.port);
+        // The cluster keeps the name derived from the issuer URL; its endpoint may be the proxy.
+        let endpoint_port = match &options.fault {
+            Some(proxy) => {
+                proxy.set_target(idp.port);
+                proxy.port
+            }
+            None => idp.port,
+        };
+        let idp_cluster = (format!("outbound|{}||127.0.0.1", idp.port), endpoint_port);
         let mut envoys = Vec::new();
         for (i, port) in ports.iter().enumerate() {
             let mut plugin = plugin.clone();
@@ -135,7 +149,7 @@ impl Stack {
             .unwrap_or_else(|e| panic!("{e}"));
             envoys.push(envoy);
         }
-        for e in &envoys {
+        for e in envoys.iter().filter(|_| !options.no_wait) {
             e.wait_provider_loaded();
         }
         Self {

@@ -218,6 +218,17 @@ impl ProviderLoader {
         }
     }
 
+    /// Adopts documents another VM already published, without fetching anything: a request
+    /// that finds no provider yet calls this rather than wait for this VM's next tick.
+    pub fn adopt(&mut self, store: &dyn SharedStore) {
+        self.sync(store);
+    }
+
+    /// When the key set in use was fetched (by any VM of this Envoy), in ms.
+    pub fn keys_fetched_at_ms(&self) -> Option<u64> {
+        self.provider.as_ref().map(|_| self.jwks_fetched_ms)
+    }
+
     /// The provider, once discovery and keys are loaded.
     pub fn provider(&self) -> Option<&Arc<Provider>> {
         self.provider.as_ref()
@@ -523,6 +534,18 @@ pub(crate) mod tests {
         let mut late = loader();
         assert!(late.poll(5_000, &mut store).is_none());
         assert!(late.provider().is_some());
+    }
+
+    #[test]
+    fn a_vm_adopts_published_documents_on_demand() {
+        let mut store = MemoryStore::default();
+        let idp = TestIdp::new();
+        let mut a = loader();
+        load(&mut a, &mut store, &idp, 0);
+        let mut b = loader();
+        assert!(b.provider().is_none());
+        b.adopt(&store);
+        assert!(b.provider().is_some());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! do, and does it. No decision is made here.
 
 mod host;
+mod metrics;
 mod root;
 mod stream;
 

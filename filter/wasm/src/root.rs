@@ -13,6 +13,7 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType, LogLevel};
 
 use crate::host::{self, HostShared};
+use crate::metrics;
 use crate::stream::Stream;
 
 /// How often the root context checks whether a fetch is due (the loader decides).
@@ -28,8 +29,16 @@ pub struct Root {
     loader: Option<SharedLoader>,
     /// One per `extra_jwt_issuers` entry; `None` where it is the main issuer.
     extra: Vec<Option<SharedLoader>>,
-    /// Call-outs in flight: which loader (0 = main, i + 1 = extra i) and what.
-    calls: HashMap<u32, (usize, Fetch)>,
+    /// Call-outs in flight: which loader (0 = main, i + 1 = extra i), what, and since when (ms).
+    calls: HashMap<u32, (usize, Fetch, u64)>,
+}
+
+/// The metric name of a provider document fetch.
+pub fn endpoint_name(fetch: Fetch) -> &'static str {
+    match fetch {
+        Fetch::Discovery => "discovery",
+        Fetch::Jwks => "jwks",
+    }
 }
 
 /// Logs what a fetch of provider metadata came to.
@@ -68,7 +77,7 @@ impl Root {
             };
             match host::dispatch(&call) {
                 Ok(token) => {
-                    self.calls.insert(token, (index, fetch));
+                    self.calls.insert(token, (index, fetch, now));
                 }
                 Err(status) => {
                     log_refused_call(&format!("{fetch:?}"), &call.cluster, status);
@@ -92,7 +101,7 @@ impl Context for Root {
         body_size: usize,
         _trailers: usize,
     ) {
-        let Some((index, fetch)) = self.calls.remove(&token) else {
+        let Some((index, fetch, started)) = self.calls.remove(&token) else {
             return;
         };
         let Some(loader) = self
@@ -104,6 +113,7 @@ impl Context for Root {
             return;
         };
         let (status, body) = host::call_response(body_size);
+        metrics::idp_call(endpoint_name(fetch), started, host::now_millis(), status);
         let result = CallResult {
             status,
             body: &body,
@@ -157,6 +167,16 @@ impl RootContext for Root {
 
     fn on_tick(&mut self) {
         self.fetch_due();
+        if let Some(at) = self
+            .loader
+            .as_ref()
+            .and_then(|l| l.borrow().keys_fetched_at_ms())
+        {
+            metrics::gauge(
+                "oidc_gate_jwks_age_seconds",
+                host::now_millis().saturating_sub(at) / 1000,
+            );
+        }
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {

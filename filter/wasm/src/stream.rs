@@ -13,16 +13,17 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
 use crate::host::{self, HostShared, WasiEntropy};
+use crate::metrics;
 use crate::root::{log_loaded, log_refused_call, SharedLoader};
 
-/// What this request waits for.
+/// What this request waits for (with the call-out's token and start time in ms).
 enum Waiting {
     /// The token endpoint's answer to a code exchange.
-    Token(u32, Box<PendingLogin>),
+    Token(u32, u64, Box<PendingLogin>),
     /// The JWKS, refetched because the ID token names an unknown key.
-    Keys(u32, Box<PendingLogin>),
+    Keys(u32, u64, Box<PendingLogin>),
     /// The token endpoint's answer to a refresh.
-    Refresh(u32, Box<PendingRefresh>),
+    Refresh(u32, u64, Box<PendingRefresh>),
 }
 
 pub struct Stream {
@@ -35,6 +36,7 @@ pub struct Stream {
     /// For log lines: host and path without the query (which may hold an authorization code).
     host: String,
     path: String,
+    request_id: String,
 }
 
 impl Stream {
@@ -47,31 +49,40 @@ impl Stream {
             response_cookies: Vec::new(),
             host: String::new(),
             path: String::new(),
+            request_id: String::new(),
         }
     }
 
     fn provider(&self) -> Option<std::sync::Arc<oidc_gate_core::Provider>> {
-        self.loader.borrow().provider().cloned()
+        let mut loader = self.loader.borrow_mut();
+        if loader.provider().is_none() {
+            // Another worker may have published it since this VM's last tick.
+            loader.adopt(&HostShared);
+        }
+        loader.provider().cloned()
     }
 
+    /// One line and one metric per decision.
     fn log(&self, outcome: &Outcome, status: Option<u16>, user: Option<&str>) {
+        metrics::count(&outcome.metric());
         let (host, path, code) = (&self.host, &self.path, outcome.code());
+        let id = &self.request_id;
         let user = user.unwrap_or("-");
         let status = status
             .map(|s| s.to_string())
             .unwrap_or_else(|| "upstream".into());
         match outcome {
             Outcome::LoginFailed(e) | Outcome::RefreshDeferred(e) | Outcome::SessionEnded(e) => {
-                warn!("{code} host={host} path={path} user={user} status={status}: {e}")
+                warn!("{code} id={id} host={host} path={path} user={user} status={status}: {e}")
             }
             Outcome::Denied(_)
             | Outcome::NotReady
             | Outcome::NoEntropy
             | Outcome::LoginCompleted
             | Outcome::Refreshed => {
-                info!("{code} host={host} path={path} user={user} status={status}")
+                info!("{code} id={id} host={host} path={path} user={user} status={status}")
             }
-            _ => debug!("{code} host={host} path={path} user={user} status={status}"),
+            _ => debug!("{code} id={id} host={host} path={path} user={user} status={status}"),
         }
     }
 
@@ -126,7 +137,7 @@ impl Stream {
             Decision::Respond(r) => self.respond(&r),
             Decision::Redeem { call, pending } => match host::dispatch(&call) {
                 Ok(token) => {
-                    self.waiting = Some(Waiting::Token(token, pending));
+                    self.waiting = Some(Waiting::Token(token, host::now_millis(), pending));
                     Action::Pause
                 }
                 Err(status) => {
@@ -151,7 +162,7 @@ impl Stream {
                 }
                 match host::dispatch(&call) {
                     Ok(token) => {
-                        self.waiting = Some(Waiting::Refresh(token, pending));
+                        self.waiting = Some(Waiting::Refresh(token, host::now_millis(), pending));
                         Action::Pause
                     }
                     Err(status) => {
@@ -187,7 +198,7 @@ impl Stream {
                 if let Some(call) = call {
                     match host::dispatch(&call) {
                         Ok(token) => {
-                            self.waiting = Some(Waiting::Keys(token, pending));
+                            self.waiting = Some(Waiting::Keys(token, host::now_millis(), pending));
                             return Action::Pause;
                         }
                         Err(status) => log_refused_call("the JWKS", &call.cluster, status),
@@ -249,6 +260,7 @@ impl HttpContext for Stream {
             request_id: get("x-request-id"),
         };
         self.host = req.authority.to_string();
+        self.request_id = req.request_id.unwrap_or("-").to_string();
         self.path = oidc_gate_core::routes::path_only(req.path).to_string();
         let provider = self.provider();
         let extra: Vec<_> = self
@@ -285,7 +297,7 @@ impl Context for Stream {
         _trailers: usize,
     ) {
         let expected = match &self.waiting {
-            Some(Waiting::Token(t, _) | Waiting::Keys(t, _) | Waiting::Refresh(t, _)) => *t,
+            Some(Waiting::Token(t, ..) | Waiting::Keys(t, ..) | Waiting::Refresh(t, ..)) => *t,
             None => return,
         };
         if expected != token {
@@ -299,8 +311,13 @@ impl Context for Stream {
             status,
             body: &body,
         };
+        let (endpoint, started) = match &waiting {
+            Waiting::Token(_, t, _) | Waiting::Refresh(_, t, _) => ("token", *t),
+            Waiting::Keys(_, t, _) => ("jwks", *t),
+        };
+        metrics::idp_call(endpoint, started, host::now_millis(), status);
         let action = match waiting {
-            Waiting::Token(_, pending) => {
+            Waiting::Token(_, _, pending) => {
                 let step = self.gate.finish_login(
                     *pending,
                     result,
@@ -310,7 +327,7 @@ impl Context for Stream {
                 );
                 self.login_step(step)
             }
-            Waiting::Keys(_, pending) => {
+            Waiting::Keys(_, _, pending) => {
                 let loaded = self.loader.borrow_mut().on_response(
                     Fetch::Jwks,
                     result,
@@ -326,7 +343,7 @@ impl Context for Stream {
                 );
                 self.login_step(step)
             }
-            Waiting::Refresh(_, pending) => {
+            Waiting::Refresh(_, _, pending) => {
                 let d = self.finish_refresh(*pending, result);
                 self.carry_out(d)
             }

@@ -86,6 +86,30 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The counter this outcome increments (proxy-wasm metric, `wasmcustom.<name>` in Envoy).
+    /// The family says what happened, the suffix why: the same value as the log line's code.
+    pub fn metric(&self) -> String {
+        let family = match self {
+            Self::LoginStarted => return "oidc_gate_login_started".into(),
+            Self::LoginCompleted => return "oidc_gate_login_completed".into(),
+            Self::Authenticated => return "oidc_gate_session_accepted".into(),
+            Self::Bearer => return "oidc_gate_bearer_accepted".into(),
+            Self::Refreshed => return "oidc_gate_refresh_succeeded".into(),
+            Self::LoginFailed(_) => "oidc_gate_login_failed",
+            Self::Unauthenticated(_) => "oidc_gate_session_rejected",
+            Self::Denied(_) => "oidc_gate_access_denied",
+            Self::BearerRejected(_) => "oidc_gate_bearer_rejected",
+            Self::RefreshDeferred(_) => "oidc_gate_refresh_deferred",
+            Self::SessionEnded(_) => "oidc_gate_refresh_ended_session",
+            Self::Public | Self::Preflight => "oidc_gate_passed_without_login",
+            Self::NotReady | Self::NoEntropy | Self::BadRequest | Self::NotFound => {
+                "oidc_gate_refused"
+            }
+            Self::SignedOut | Self::UserInfo => "oidc_gate_endpoint",
+        };
+        format!("{family}_{}", self.code())
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             Self::Authenticated => "authenticated",

@@ -1578,3 +1578,27 @@ fn rd_may_name_a_whitelisted_host_but_never_another() {
     let r = w.respond("/oauth2/sign_out?rd=https%3A%2F%2Fevil.example%2F", HTML);
     assert_eq!(header(&r, "location"), Some("/"));
 }
+
+#[test]
+fn the_metric_names_the_same_reason_as_the_log_code() {
+    assert_eq!(Outcome::LoginStarted.metric(), "oidc_gate_login_started");
+    assert_eq!(
+        Outcome::LoginFailed(LoginError::IdpUnreachable).metric(),
+        "oidc_gate_login_failed_idp_unreachable"
+    );
+    assert_eq!(
+        Outcome::Unauthenticated(SessionError::Unreadable).metric(),
+        "oidc_gate_session_rejected_session_unreadable"
+    );
+    assert_eq!(
+        Outcome::Denied(Denial::Group).metric(),
+        "oidc_gate_access_denied_group_not_allowed"
+    );
+    assert_eq!(
+        Outcome::BearerRejected(crate::bearer::BearerError::Invalid(
+            crate::jwt::VerifyError::AlgorithmNone
+        ))
+        .metric(),
+        "oidc_gate_bearer_rejected_alg_none"
+    );
+}
