@@ -151,6 +151,34 @@ fn ensure_wasm_target(root: &Path) {
     );
 }
 
+/// The test-only panic-probe module (a filter that traps on `x-panic`).
+pub fn panic_probe_module() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let root = workspace_root();
+        wasm_module();
+        locked("wasm", || {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            run(
+                "building panic_probe.wasm",
+                Command::new(cargo)
+                    .current_dir(&root)
+                    .args([
+                        "build",
+                        "--release",
+                        "--target",
+                        "wasm32-wasip1",
+                        "-p",
+                        "panic-probe",
+                    ])
+                    .env("CARGO_TARGET_DIR", target_dir()),
+            );
+        });
+        target_dir().join("wasm32-wasip1/release/panic_probe.wasm")
+    })
+    .clone()
+}
+
 /// `npm ci` in a folder of the repo that has a package-lock.json, once.
 pub fn npm_install(folder: &Path) {
     let name = folder

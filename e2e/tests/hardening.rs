@@ -376,3 +376,34 @@ fn operators_see_metrics_in_prometheus_and_clean_error_pages_in_a_browser() {
         "{text}"
     );
 }
+
+#[test]
+fn a_filter_that_traps_under_fail_closed_lets_nothing_through() {
+    use e2e::envoy::{bootstrap, free_port, Envoy, Plugin};
+    let echo = e2e::echo::Echo::start();
+    let mut plugin = Plugin::new(json!({}));
+    plugin.wasm = tools::panic_probe_module();
+    let cfg = bootstrap(free_port(), echo.port, &plugin, &[]);
+    let envoy = Envoy::start("trap", &cfg, 1).expect("envoy");
+    let mut b = Browser::api();
+    assert_eq!(
+        b.get(&envoy.url("/before")).status,
+        200,
+        "the probe passes ordinary requests"
+    );
+    let trapped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut b = Browser::api();
+        b.send("GET", &envoy.url("/boom"), &[("x-panic", "1")], None)
+    }));
+    if let Ok(r) = &trapped {
+        assert!(r.status >= 500, "the trapping request: {r:?}");
+        nothing_upstream(r);
+    }
+    // The VM is dead for this worker: later requests get 503, never the upstream.
+    let after = b.get(&envoy.url("/after"));
+    assert_eq!(after.status, 503, "{after:?}");
+    nothing_upstream(&after);
+    assert!(envoy
+        .log_text()
+        .contains("panic-probe: a panic inside a filter"));
+}
