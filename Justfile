@@ -29,3 +29,12 @@ push ref variant="compat": build
 # The WasmPlugin, ServiceEntry and DestinationRule for a configuration.
 render config ref:
     cargo run -q -p oidc-gate-wasmplugin --bin oidc-gate-ctl -- render {{config}} --image {{ref}}
+
+# Soak: signed-in traffic plus new logins for SECONDS (default 300), Envoy RSS reported.
+soak seconds="300":
+    SOAK_SECONDS={{seconds}} cargo test -p e2e --test soak -- --nocapture
+
+# Fuzz every target of the core for SECONDS each (libFuzzer via cargo-fuzz on stable).
+fuzz seconds="60":
+    cargo install cargo-fuzz --locked
+    cd filter/core/fuzz && for t in session_cookie login_state jwt callback config redirect; do RUSTC_BOOTSTRAP=1 cargo fuzz run $t corpus/$t -- -max_total_time={{seconds}} || exit 1; done
