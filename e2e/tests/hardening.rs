@@ -278,6 +278,24 @@ fn jwks_and_discovery_unreachable_at_start_mean_503_until_the_idp_answers() {
     assert_eq!(r.status, 503);
     assert_eq!(r.header("retry-after"), Some("5"));
     nothing_upstream(&r);
+    // The same page as a browser shows it.
+    let (chromium, driver) = tools::browser();
+    let shot = tools::artifacts_dir().join("error-page-503.png");
+    let out = std::process::Command::new("node")
+        .current_dir(&driver)
+        .arg("shot.mjs")
+        .arg(s.url("/"))
+        .arg(&shot)
+        .arg(&chromium)
+        .output()
+        .expect("node");
+    let page: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).expect("json");
+    assert_eq!(page["status"], 503);
+    assert!(
+        page["text"].as_str().unwrap_or("").contains("Request ID"),
+        "{page}"
+    );
     // Discovery comes back but the JWKS fails: still 503.
     proxy.set("/.well-known/openid-configuration", Fault::Pass);
     proxy.set("/v1/keys", Fault::Garbage);

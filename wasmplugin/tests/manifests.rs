@@ -192,3 +192,44 @@ fn the_readme_option_table_lists_exactly_the_schemas_options() {
     in_schema.sort();
     assert_eq!(in_readme, in_schema);
 }
+
+#[test]
+fn the_grafana_dashboard_queries_metrics_the_filter_defines() {
+    let dash: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("grafana-dashboard.json")).expect("read"),
+    )
+    .expect("json");
+    let exprs: Vec<String> = dash["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .filter_map(|t| t["expr"].as_str().map(str::to_string))
+        .collect();
+    assert!(exprs.len() >= 10);
+    let names = [
+        "oidc_gate_login_started",
+        "oidc_gate_login_completed",
+        "oidc_gate_session_accepted",
+        "oidc_gate_bearer_accepted",
+        "oidc_gate_refresh_succeeded",
+        "oidc_gate_jwks_age_seconds",
+        "oidc_gate_idp_latency_ms_token_bucket",
+    ];
+    for name in names {
+        assert!(
+            exprs.iter().any(|e| e.contains(name)),
+            "{name} is not on the dashboard"
+        );
+    }
+    // Every family the filter counts by reason is on the dashboard.
+    for family in [
+        "oidc_gate_login_failed_",
+        "oidc_gate_session_rejected_",
+        "oidc_gate_access_denied_",
+        "oidc_gate_bearer_rejected_",
+        "oidc_gate_idp_failures_",
+    ] {
+        assert!(exprs.iter().any(|e| e.contains(family)), "{family}");
+    }
+}
