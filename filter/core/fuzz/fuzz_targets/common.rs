@@ -1,11 +1,17 @@
-// Shared by the fuzz targets: one configured gate, built once.
-use std::sync::OnceLock;
-
+// Shared by the fuzz targets: one configured gate per thread, built once.
 use oidc_gate_core::{Config, Gate};
 
-pub fn gate() -> &'static Gate {
-    static GATE: OnceLock<Gate> = OnceLock::new();
-    GATE.get_or_init(|| {
+thread_local! {
+    static GATE: Gate = build();
+}
+
+/// Runs `f` with the gate (a `Gate` is per thread, as in a Wasm VM).
+pub fn with_gate<R>(f: impl FnOnce(&Gate) -> R) -> R {
+    GATE.with(f)
+}
+
+fn build() -> Gate {
+    {
         let config = serde_json::json!({
             "oidc_issuer_url": "https://dev-123456.okta.com/oauth2/default",
             "client_id": "0oa1",
@@ -19,7 +25,7 @@ pub fn gate() -> &'static Gate {
             Ok(c) => Gate::new(c),
             Err(e) => panic!("fuzz configuration: {e}"),
         }
-    })
+    }
 }
 
 /// Deterministic randomness is enough to drive the code paths.
