@@ -219,9 +219,8 @@ impl Browser {
         self.send("GET", url, &[], None)
     }
 
-    /// GET, then follow redirects (at most `max` hops); returns every hop.
-    pub fn follow(&mut self, url: &str, max: usize) -> Vec<Reply> {
-        let mut hops = vec![self.get(url)];
+    /// Follows redirects from the last hop until a non-redirect answer or `max` hops.
+    fn follow_on(&mut self, mut hops: Vec<Reply>, max: usize) -> Vec<Reply> {
         while hops.len() <= max {
             let Some(next) = hops
                 .last()
@@ -235,6 +234,12 @@ impl Browser {
         hops
     }
 
+    /// GET, then follow redirects (at most `max` hops); returns every hop.
+    pub fn follow(&mut self, url: &str, max: usize) -> Vec<Reply> {
+        let first = self.get(url);
+        self.follow_on(vec![first], max)
+    }
+
     /// Submits the IdP's sign-in form found at `form_url`.
     pub fn sign_in(&mut self, form_url: &str, username: &str, password: &str) -> Reply {
         self.send(
@@ -245,10 +250,8 @@ impl Browser {
         )
     }
 
-    /// The whole browser login: navigate to `url` on the gateway, follow to the IdP's form, sign
-    /// in, follow back through the callback until a non-redirect answer. Returns every hop after
-    /// the sign-in POST.
-    pub fn login(&mut self, url: &str, username: &str, password: &str) -> Vec<Reply> {
+    /// Navigates to `url` and follows to the IdP's sign-in form; returns the form's URL.
+    fn to_form(&mut self, url: &str) -> String {
         let to_form = self.follow(url, 10);
         let form = to_form.last().expect("a reply");
         assert_eq!(
@@ -260,18 +263,32 @@ impl Browser {
             "not the sign-in form: {}",
             form.body
         );
-        let posted = self.sign_in(&form.url.clone(), username, password);
-        let mut hops = vec![posted];
-        while hops.len() < 12 {
-            let Some(next) = hops
-                .last()
-                .filter(|r| (300..400).contains(&r.status))
-                .and_then(Reply::location)
-            else {
-                break;
-            };
-            hops.push(self.get(&next));
+        form.url.clone()
+    }
+
+    /// The whole browser login: navigate to `url` on the gateway, follow to the IdP's form, sign
+    /// in, follow back through the callback until a non-redirect answer. Returns every hop after
+    /// the sign-in POST.
+    pub fn login(&mut self, url: &str, username: &str, password: &str) -> Vec<Reply> {
+        let form = self.to_form(url);
+        let posted = self.sign_in(&form, username, password);
+        self.follow_on(vec![posted], 11)
+    }
+
+    /// A login up to the IdP's redirect back: returns the callback URL, not yet requested (to
+    /// deliver it elsewhere, or after breaking something).
+    pub fn login_until_callback(&mut self, url: &str, username: &str, password: &str) -> String {
+        let form = self.to_form(url);
+        let mut hop = self.sign_in(&form, username, password);
+        for _ in 0..10 {
+            let next = hop
+                .location()
+                .unwrap_or_else(|| panic!("expected a redirect, got {hop:?}"));
+            if next.contains("/oauth2/callback") {
+                return next;
+            }
+            hop = self.get(&next);
         }
-        hops
+        panic!("no callback after 10 redirects");
     }
 }

@@ -104,7 +104,7 @@ impl Idp {
             }
         });
         let issuer = rx
-            .recv_timeout(Duration::from_secs(30))
+            .recv_timeout(Duration::from_secs(90))
             .unwrap_or_else(|_| panic!("the IdP did not start:\n{}", proc.log_text()));
         let port = url::Url::parse(&issuer)
             .ok()

@@ -96,35 +96,67 @@ pub fn envoy() -> PathBuf {
     .clone()
 }
 
-/// `target/wasm32-wasip1/release/oidc_gate.wasm`, built now (cargo makes it a no-op when fresh).
+/// Builds a workspace package for wasm32-wasip1 (release); cargo makes it a no-op when fresh.
+fn build_wasm(package: &str, file: &str) -> PathBuf {
+    let root = workspace_root();
+    locked("wasm", || {
+        ensure_wasm_target(&root);
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        run(
+            &format!("building {file}"),
+            Command::new(cargo)
+                .current_dir(&root)
+                .args([
+                    "build",
+                    "--release",
+                    "--target",
+                    "wasm32-wasip1",
+                    "-p",
+                    package,
+                ])
+                .env("CARGO_TARGET_DIR", target_dir()),
+        );
+    });
+    let wasm = target_dir().join("wasm32-wasip1/release").join(file);
+    assert!(wasm.exists(), "{wasm:?} missing after build");
+    wasm
+}
+
+/// `target/wasm32-wasip1/release/oidc_gate.wasm`, built now.
 pub fn wasm_module() -> PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let root = workspace_root();
-        locked("wasm", || {
-            ensure_wasm_target(&root);
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            run(
-                "building oidc_gate.wasm",
-                Command::new(cargo)
-                    .current_dir(&root)
-                    .args([
-                        "build",
-                        "--release",
-                        "--target",
-                        "wasm32-wasip1",
-                        "-p",
-                        "oidc-gate",
-                    ])
-                    .env_remove("CARGO_TARGET_DIR")
-                    .env("CARGO_TARGET_DIR", target_dir()),
-            );
-        });
-        let wasm = target_dir().join("wasm32-wasip1/release/oidc_gate.wasm");
-        assert!(wasm.exists(), "{wasm:?} missing after build");
-        wasm
-    })
-    .clone()
+    PATH.get_or_init(|| build_wasm("oidc-gate", "oidc_gate.wasm"))
+        .clone()
+}
+
+/// The test-only panic-probe module (a filter that traps on `x-panic`).
+pub fn panic_probe_module() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| build_wasm("panic-probe", "panic_probe.wasm"))
+        .clone()
+}
+
+/// Logs in with Debian's Chromium (playwright-core, `e2e/browser/login.mjs`) and returns what
+/// the driver saw: `{url, status, text, cookies}`; the final page's screenshot goes to `shot`.
+pub fn chromium_login(url: &str, username: &str, password: &str, shot: &Path) -> serde_json::Value {
+    let (chromium, driver) = browser();
+    let _ = fs::remove_file(shot);
+    let out = Command::new("node")
+        .current_dir(&driver)
+        .arg("login.mjs")
+        .arg(url)
+        .args([username, password])
+        .arg(shot)
+        .arg(&chromium)
+        .output()
+        .expect("run node login.mjs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim()).expect("the driver's JSON")
 }
 
 /// rust-toolchain.toml lists the target, but rustup only adds listed targets when it installs
@@ -149,34 +181,6 @@ fn ensure_wasm_target(root: &Path) {
             .current_dir(root)
             .args(["target", "add", "wasm32-wasip1"]),
     );
-}
-
-/// The test-only panic-probe module (a filter that traps on `x-panic`).
-pub fn panic_probe_module() -> PathBuf {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let root = workspace_root();
-        wasm_module();
-        locked("wasm", || {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            run(
-                "building panic_probe.wasm",
-                Command::new(cargo)
-                    .current_dir(&root)
-                    .args([
-                        "build",
-                        "--release",
-                        "--target",
-                        "wasm32-wasip1",
-                        "-p",
-                        "panic-probe",
-                    ])
-                    .env("CARGO_TARGET_DIR", target_dir()),
-            );
-        });
-        target_dir().join("wasm32-wasip1/release/panic_probe.wasm")
-    })
-    .clone()
 }
 
 /// `npm ci` in a folder of the repo that has a package-lock.json, once.

@@ -1,15 +1,12 @@
 //! The login in a real headless Chromium (Debian's package, driven by playwright-core): the
 //! screenshot of the final page is kept as `e2e/artifacts/browser-login.png`.
 
-use std::process::Command;
-
 use e2e::idp::ALICE;
 use e2e::{tools, Stack, StackOptions};
 use serde_json::json;
 
 #[test]
 fn chromium_logs_in_through_the_gateway_with_secure_httponly_cookies() {
-    let (chromium, driver) = tools::browser();
     // Default cookie attributes (Secure included): Chromium treats http://localhost as secure.
     let s = Stack::start(
         "browser",
@@ -19,24 +16,12 @@ fn chromium_logs_in_through_the_gateway_with_secure_httponly_cookies() {
         },
     );
     let screenshot = tools::artifacts_dir().join("browser-login.png");
-    let _ = std::fs::remove_file(&screenshot);
-    let out = Command::new("node")
-        .current_dir(&driver)
-        .arg("login.mjs")
-        .arg(s.url("/welcome?from=chromium"))
-        .args([ALICE.username, ALICE.password])
-        .arg(&screenshot)
-        .arg(&chromium)
-        .output()
-        .expect("run node login.mjs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        s.envoy_log()
+    let result = tools::chromium_login(
+        &s.url("/welcome?from=chromium"),
+        ALICE.username,
+        ALICE.password,
+        &screenshot,
     );
-    let result: serde_json::Value = serde_json::from_str(stdout.trim()).expect("driver JSON");
     assert_eq!(result["status"], 200, "{result}");
     assert!(
         result["url"]

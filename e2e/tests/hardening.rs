@@ -217,15 +217,7 @@ fn idp_faults_give_login_error_pages_while_signed_in_users_keep_working_and_reco
     ];
     for (fault, status, words) in cases {
         let mut bob = Browser::new();
-        let form = bob.follow(&s.url("/"), 10).pop().expect("form").url;
-        let mut hops = vec![bob.sign_in(&form, "bob", "bob-pw")];
-        let callback = loop {
-            let next = hops.last().and_then(|r| r.location()).expect("redirect");
-            if next.contains("/oauth2/callback") {
-                break next;
-            }
-            hops.push(bob.get(&next));
-        };
+        let callback = bob.login_until_callback(&s.url("/"), "bob", "bob-pw");
         proxy.set("/v1/token", fault);
         let r = bob.get(&callback);
         assert_eq!(r.status, status, "{fault:?}: {r:?}");
@@ -367,24 +359,8 @@ fn operators_see_metrics_in_prometheus_and_clean_error_pages_in_a_browser() {
     );
 
     // The 403 page as a browser shows it.
-    let (chromium, driver) = tools::browser();
     let shot = tools::artifacts_dir().join("error-page-403.png");
-    let out = std::process::Command::new("node")
-        .current_dir(&driver)
-        .arg("login.mjs")
-        .arg(s.url("/grafana"))
-        .args(["bob", "bob-pw"])
-        .arg(&shot)
-        .arg(&chromium)
-        .output()
-        .expect("node");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let result: serde_json::Value = serde_json::from_str(stdout.trim()).expect("json");
+    let result = tools::chromium_login(&s.url("/grafana"), "bob", "bob-pw", &shot);
     assert_eq!(result["status"], 403);
     let text = result["text"].as_str().unwrap_or("");
     assert!(

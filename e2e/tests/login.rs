@@ -351,25 +351,19 @@ fn callback_answered_by_another_replica_completes_the_login() {
         },
     );
     let mut b = Browser::new();
-    let to_form = b.follow(&s.envoys[0].url("/from-replica-0"), 10);
-    let form = to_form.last().expect("form").url.clone();
-    let mut hops = vec![b.sign_in(&form, ALICE.username, ALICE.password)];
-    // Follow the IdP's redirects; deliver the callback to replica 1, as a load balancer might.
-    loop {
-        let next = hops.last().and_then(|r| r.location()).expect("redirect");
-        if next.contains("/oauth2/callback") {
-            let other = next.replace(
-                &format!(":{}/", s.envoys[0].port),
-                &format!(":{}/", s.envoys[1].port),
-            );
-            let r = b.get(&other);
-            assert_eq!(r.status, 302, "{r:?}\n{}", s.envoy_log());
-            assert_eq!(r.header("location"), Some("/from-replica-0"));
-            break;
-        }
-        hops.push(b.get(&next));
-        assert!(hops.len() < 10, "{hops:#?}");
-    }
+    let callback = b.login_until_callback(
+        &s.envoys[0].url("/from-replica-0"),
+        ALICE.username,
+        ALICE.password,
+    );
+    // Deliver the callback to replica 1, as a load balancer might.
+    let other = callback.replace(
+        &format!(":{}/", s.envoys[0].port),
+        &format!(":{}/", s.envoys[1].port),
+    );
+    let r = b.get(&other);
+    assert_eq!(r.status, 302, "{r:?}\n{}", s.envoy_log());
+    assert_eq!(r.header("location"), Some("/from-replica-0"));
     // The session works on both replicas.
     for e in &s.envoys {
         let r = b.get(&e.url("/check"));

@@ -268,15 +268,7 @@ fn with_the_idp_down_signed_in_users_keep_working_and_new_logins_get_503() {
     );
     // Bob gets as far as the IdP's redirect back with a code, then the IdP goes away.
     let mut bob = Browser::new();
-    let form = bob.follow(&s.url("/"), 10).pop().expect("form").url;
-    let mut hops = vec![bob.sign_in(&form, BOB.username, BOB.password)];
-    let callback = loop {
-        let next = hops.last().and_then(|r| r.location()).expect("redirect");
-        if next.contains("/oauth2/callback") {
-            break next;
-        }
-        hops.push(bob.get(&next));
-    };
+    let callback = bob.login_until_callback(&s.url("/"), BOB.username, BOB.password);
     s.idp.stop();
     assert_eq!(alice.get(&s.url("/still")).status, 200);
     let r = bob.get(&callback);
@@ -319,7 +311,6 @@ fn keys_rotated_at_the_provider_keep_users_signed_in_and_new_logins_verify_first
 
 #[test]
 fn a_session_with_fifty_groups_and_all_tokens_round_trips_through_chromium() {
-    let (chromium, driver) = e2e::tools::browser();
     let s = Stack::start(
         "biggroups",
         StackOptions {
@@ -332,22 +323,8 @@ fn a_session_with_fifty_groups_and_all_tokens_round_trips_through_chromium() {
         .collect();
     s.idp.set_groups(ALICE.username, &groups);
     let shot = e2e::tools::artifacts_dir().join("browser-fifty-groups.png");
-    let out = std::process::Command::new("node")
-        .current_dir(&driver)
-        .arg("login.mjs")
-        .arg(s.url("/groups"))
-        .args([ALICE.username, ALICE.password])
-        .arg(&shot)
-        .arg(&chromium)
-        .output()
-        .expect("node");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let result: serde_json::Value = serde_json::from_str(stdout.trim()).expect("json");
+    let result =
+        e2e::tools::chromium_login(&s.url("/groups"), ALICE.username, ALICE.password, &shot);
     let text = result["text"].as_str().unwrap_or("");
     assert!(
         text.contains(&groups.join(",")),
