@@ -38,3 +38,9 @@ soak seconds="300":
 fuzz seconds="60":
     cargo install cargo-fuzz --locked
     cd filter/core/fuzz && for t in session_cookie login_state jwt callback config redirect; do RUSTC_BOOTSTRAP=1 cargo fuzz run $t corpus/$t -- -max_total_time={{seconds}} || exit 1; done
+
+# The side-by-side Envoy benchmark (release build; a full run takes a few minutes).
+bench:
+    cargo build --release -p oidc-gate-bench
+    ./target/release/envoy-bench
+    cargo bench -p oidc-gate-core --bench core

@@ -251,7 +251,7 @@ impl Browser {
     }
 
     /// Navigates to `url` and follows to the IdP's sign-in form; returns the form's URL.
-    fn to_form(&mut self, url: &str) -> String {
+    fn open_sign_in_form(&mut self, url: &str) -> String {
         let to_form = self.follow(url, 10);
         let form = to_form.last().expect("a reply");
         assert_eq!(
@@ -270,7 +270,7 @@ impl Browser {
     /// in, follow back through the callback until a non-redirect answer. Returns every hop after
     /// the sign-in POST.
     pub fn login(&mut self, url: &str, username: &str, password: &str) -> Vec<Reply> {
-        let form = self.to_form(url);
+        let form = self.open_sign_in_form(url);
         let posted = self.sign_in(&form, username, password);
         self.follow_on(vec![posted], 11)
     }
@@ -278,7 +278,7 @@ impl Browser {
     /// A login up to the IdP's redirect back: returns the callback URL, not yet requested (to
     /// deliver it elsewhere, or after breaking something).
     pub fn login_until_callback(&mut self, url: &str, username: &str, password: &str) -> String {
-        let form = self.to_form(url);
+        let form = self.open_sign_in_form(url);
         let mut hop = self.sign_in(&form, username, password);
         for _ in 0..10 {
             let next = hop

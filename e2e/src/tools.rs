@@ -136,6 +136,37 @@ pub fn panic_probe_module() -> PathBuf {
         .clone()
 }
 
+/// The benchmark's trivial Wasm filter (reads one header, adds one).
+pub fn trivial_filter_module() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| build_wasm("trivial-filter", "trivial_filter.wasm"))
+        .clone()
+}
+
+/// wrk, Debian's HTTP load generator, installed with apt-get if missing.
+pub fn wrk() -> PathBuf {
+    static DONE: OnceLock<PathBuf> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let wrk = PathBuf::from("/usr/bin/wrk");
+        locked("wrk", || {
+            if !wrk.exists() {
+                run(
+                    "apt-get update",
+                    Command::new("apt-get").args(["update", "-qq"]),
+                );
+                run(
+                    "apt-get install wrk",
+                    Command::new("apt-get")
+                        .args(["install", "-y", "-qq", "wrk"])
+                        .env("DEBIAN_FRONTEND", "noninteractive"),
+                );
+            }
+        });
+        wrk
+    })
+    .clone()
+}
+
 /// Logs in with Debian's Chromium (playwright-core, `e2e/browser/login.mjs`) and returns what
 /// the driver saw: `{url, status, text, cookies}`; the final page's screenshot goes to `shot`.
 pub fn chromium_login(url: &str, username: &str, password: &str, shot: &Path) -> serde_json::Value {
