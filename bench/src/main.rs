@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 
 const ISSUER: &str = "https://issuer.bench.test";
 const CLIENT_ID: &str = "bench-client";
-const COOKIE_SECRET: &str = "YmVuY2gtY29va2llLXNlY3JldC0zMi1ieXRlcy1sb25n";
+const COOKIE_SECRET: &str = "YmVuY2gtY29va2llLXNlY3JldC0zMi1ieXRlcy1vayE=";
 const HMAC_SECRET: &str = "bench-hmac-secret-for-envoy-oauth2-filter";
 
 /// What one configuration is and how a request to it authenticates.
@@ -541,12 +541,10 @@ fn main() {
     for s in &setups {
         let port = listen[s.name];
         let started = Instant::now();
-        let e = Envoy::start(
-            &format!("bench-{}", s.name),
-            &bootstrap(port, echo.port, s),
-            1,
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        // Istio runs proxies with the wasm logger at warning.
+        let config = bootstrap(port, echo.port, s);
+        let e = Envoy::start_with_log(&format!("bench-{}", s.name), &config, 1, &[], "warning")
+            .unwrap_or_else(|e| panic!("{e}"));
         envoys.push((e, started.elapsed().as_secs_f64()));
     }
     // Let the filters load their keys, then check each authenticates as intended.

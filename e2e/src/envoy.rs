@@ -199,6 +199,18 @@ impl Envoy {
         concurrency: u32,
         env: &[(String, String)],
     ) -> Result<Self, String> {
+        Self::start_with_log(name, config, concurrency, env, "debug")
+    }
+
+    /// `wasm_log` is the level of Envoy's `wasm` logger (the filter follows it): `debug` in the
+    /// tests, `warning` as Istio runs it.
+    pub fn start_with_log(
+        name: &str,
+        config: &Value,
+        concurrency: u32,
+        env: &[(String, String)],
+        wasm_log: &str,
+    ) -> Result<Self, String> {
         let artifacts = tools::artifacts_dir();
         let path = artifacts.join(format!("{name}-envoy.json"));
         std::fs::write(&path, config.to_string()).map_err(|e| e.to_string())?;
@@ -214,7 +226,7 @@ impl Envoy {
                 "--log-level",
                 "info",
             ])
-            .args(["--component-log-level", "wasm:debug"])
+            .args(["--component-log-level", &format!("wasm:{wasm_log}")])
             .arg("--admin-address-path")
             .arg(&admin_file)
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));

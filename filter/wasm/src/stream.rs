@@ -37,6 +37,8 @@ pub struct Stream {
     host: String,
     path: String,
     request_id: String,
+    /// The names of the request's headers.
+    present: Vec<String>,
 }
 
 impl Stream {
@@ -50,6 +52,7 @@ impl Stream {
             host: String::new(),
             path: String::new(),
             request_id: String::new(),
+            present: Vec::new(),
         }
     }
 
@@ -97,9 +100,13 @@ impl Stream {
     /// Applies the header plan; if the host refuses a change, the request is answered 500
     /// rather than forwarded half-rewritten.
     fn forward(&mut self, plan: HeaderPlan, set_cookies: Vec<String>) -> Action {
+        // Only headers the request has need a removal call, and a header the plan sets is
+        // replaced anyway: host calls are the costly part of the hot path.
+        let present = &self.present;
         let mut ok = plan
             .remove
             .iter()
+            .filter(|h| present.iter().any(|p| p == *h) && plan.value(h).is_none())
             .all(|h| host::set_request_header(h, None).is_ok());
         ok &= plan
             .set
@@ -233,6 +240,8 @@ impl Stream {
 impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
         let headers = host::request_headers();
+        // Envoy hands header names over in lower case.
+        self.present = headers.iter().map(|(k, _)| k.clone()).collect();
         let get = |name: &str| {
             headers
                 .iter()
