@@ -85,27 +85,40 @@ impl Idp {
         let artifacts = tools::artifacts_dir();
         let config_path = artifacts.join(format!("{name}-idp.json"));
         std::fs::write(&config_path, config.to_string()).expect("write idp config");
-        let mut cmd = Command::new("node");
-        cmd.current_dir(&dir).arg("server.js").arg(&config_path);
-        let mut proc = Proc::spawn(
-            &format!("{name}-idp"),
-            cmd,
-            &artifacts.join(format!("{name}-idp.log")),
-            true,
-        )
-        .expect("start the IdP (node)");
-        let stdout = proc.child().stdout.take().expect("idp stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(issuer) = line.strip_prefix("READY ") {
-                    let _ = tx.send(issuer.to_string());
+        // A node that has not said READY within 30 s is stopped and started again (seen once
+        // under heavy load: it hung before listening); its log is kept beside the next one.
+        let mut attempt = 0;
+        let (issuer, proc) = loop {
+            attempt += 1;
+            let mut cmd = Command::new("node");
+            cmd.current_dir(&dir).arg("server.js").arg(&config_path);
+            let log = artifacts.join(format!("{name}-idp-{attempt}.log"));
+            let mut proc =
+                Proc::spawn(&format!("{name}-idp"), cmd, &log, true).expect("start the IdP (node)");
+            let stdout = proc.child().stdout.take().expect("idp stdout");
+            let (tx, rx) = mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    if let Some(issuer) = line.strip_prefix("READY ") {
+                        let _ = tx.send(issuer.to_string());
+                    }
                 }
+            });
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(issuer) => break (issuer, proc),
+                Err(_) if attempt < 3 => {
+                    eprintln!(
+                        "the IdP did not start (attempt {attempt}), retrying:\n{}",
+                        proc.log_text()
+                    );
+                    proc.stop();
+                }
+                Err(_) => panic!(
+                    "the IdP did not start after {attempt} attempts:\n{}",
+                    proc.log_text()
+                ),
             }
-        });
-        let issuer = rx
-            .recv_timeout(Duration::from_secs(90))
-            .unwrap_or_else(|_| panic!("the IdP did not start:\n{}", proc.log_text()));
+        };
         let port = url::Url::parse(&issuer)
             .ok()
             .and_then(|u| u.port())

@@ -85,6 +85,17 @@ fn bench(c: &mut Criterion) {
         accept: Some("text/html"),
         ..Request::default()
     };
+    let removals = oidc_gate_core::headers::Removals::new(&gate.config);
+    c.bench_function("header planning", |b| {
+        b.iter(|| {
+            black_box(oidc_gate_core::headers::plan_identity(
+                &gate.config,
+                &removals,
+                black_box(&s).into(),
+                oidc_gate_core::CookieRewrite::Remove,
+            ))
+        })
+    });
     c.bench_function(
         "signed-in request: decide (decode, authorize, header plan)",
         |b| {
