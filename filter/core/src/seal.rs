@@ -1,16 +1,18 @@
-//! Authenticated encryption of cookie values: AES-256-GCM with a random 96-bit nonce and the
-//! cookie's name as associated data, so a value cannot be moved to another cookie.
+//! Authenticated encryption of cookie values: ChaCha20-Poly1305 (RFC 8439) with a random 96-bit
+//! nonce and the cookie's name as associated data, so a value cannot be moved to another
+//! cookie. ChaCha20 rather than AES-GCM because Wasm has no AES instructions: in software it is
+//! several times faster, and this runs on every signed-in request.
 //! Format: base64url( version(1) || nonce(12) || ciphertext+tag ).
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 
 use crate::env::{Entropy, EntropyError};
 use crate::secret::AeadKey;
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 const NONCE_LEN: usize = 12;
 
 /// Why a sealed value did not open. Callers treat every variant as "no such cookie".
@@ -26,7 +28,7 @@ pub enum OpenError {
 /// A ready cipher for one derived key (built once at configure time).
 #[derive(Clone)]
 pub struct Sealer {
-    cipher: Aes256Gcm,
+    cipher: ChaCha20Poly1305,
 }
 
 impl std::fmt::Debug for Sealer {
@@ -38,7 +40,7 @@ impl std::fmt::Debug for Sealer {
 impl Sealer {
     pub fn new(key: &AeadKey) -> Self {
         Self {
-            cipher: Aes256Gcm::new(&key.0.into()),
+            cipher: ChaCha20Poly1305::new(&key.0.into()),
         }
     }
 
@@ -59,7 +61,7 @@ impl Sealer {
                     aad: context.as_bytes(),
                 },
             )
-            // AES-GCM encryption fails only for messages over 64 GiB.
+            // Encryption fails only for messages over 256 GiB.
             .map_err(|_| EntropyError)?;
         let mut out = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
         out.push(VERSION);

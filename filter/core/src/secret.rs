@@ -88,7 +88,7 @@ impl fmt::Debug for CookieSecret {
     }
 }
 
-/// A derived AES-256-GCM key.
+/// A derived 256-bit AEAD key.
 #[derive(Clone)]
 pub struct AeadKey(pub(crate) [u8; 32]);
 
