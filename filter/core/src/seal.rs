@@ -4,10 +4,10 @@
 //! several times faster, and this runs on every signed-in request.
 //! Format: base64url( version(1) || nonce(12) || ciphertext+tag ).
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 
 use crate::env::{Entropy, EntropyError};
 use crate::secret::AeadKey;
