@@ -2,6 +2,14 @@
 //! header plan), cookie encode, ID-token verification (RS256, ES256). `cargo bench -p
 //! oidc-gate-core`. Inside Envoy's V8 the same code runs several times slower.
 
+// Benchmark setup, not request handling: a bad fixture should stop the run loudly.
+#![allow(
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
