@@ -48,7 +48,7 @@ fn main() {
     println!("  Test users:");
     for u in USERS {
         println!(
-            "    {:<6} ({})  {:<20} groups: {}",
+            "    {:<6} password {:<9} {:<20} groups: {}",
             u.username,
             u.password,
             u.email,
