@@ -9,17 +9,25 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
 
 thread_local! {
-    static IDS: RefCell<HashMap<(String, u8), u32>> = RefCell::new(HashMap::new());
+    /// Metric ids by kind and name; looked up by `&str`, so a known metric costs no allocation.
+    static IDS: RefCell<[HashMap<String, u32>; 3]> = RefCell::new(Default::default());
 }
 
 fn id(name: &str, kind: MetricType) -> Option<u32> {
-    let key = (name.to_string(), kind as u8);
+    let slot = match kind {
+        MetricType::Counter => 0,
+        MetricType::Gauge => 1,
+        // Histogram (the type is non-exhaustive).
+        _ => 2,
+    };
     IDS.with(|ids| {
-        if let Some(id) = ids.borrow().get(&key) {
+        if let Some(id) = ids.borrow().get(slot).and_then(|m| m.get(name)) {
             return Some(*id);
         }
         let id = hostcalls::define_metric(kind, name).ok()?;
-        ids.borrow_mut().insert(key, id);
+        if let Some(m) = ids.borrow_mut().get_mut(slot) {
+            m.insert(name.to_string(), id);
+        }
         Some(id)
     })
 }
