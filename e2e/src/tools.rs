@@ -143,25 +143,33 @@ pub fn trivial_filter_module() -> PathBuf {
         .clone()
 }
 
+/// Installs Debian packages with apt-get (as root) unless every one of `binaries` exists;
+/// one process at a time under the lock `name`.
+fn apt_install(name: &str, binaries: &[&Path], packages: &[&str]) {
+    locked(name, || {
+        if binaries.iter().all(|b| b.exists()) {
+            return;
+        }
+        run(
+            "apt-get update",
+            Command::new("apt-get").args(["update", "-qq"]),
+        );
+        run(
+            &format!("apt-get install {}", packages.join(" ")),
+            Command::new("apt-get")
+                .args(["install", "-y", "-qq", "--no-install-recommends"])
+                .args(packages)
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        );
+    });
+}
+
 /// wrk, Debian's HTTP load generator, installed with apt-get if missing.
 pub fn wrk() -> PathBuf {
     static DONE: OnceLock<PathBuf> = OnceLock::new();
     DONE.get_or_init(|| {
         let wrk = PathBuf::from("/usr/bin/wrk");
-        locked("wrk", || {
-            if !wrk.exists() {
-                run(
-                    "apt-get update",
-                    Command::new("apt-get").args(["update", "-qq"]),
-                );
-                run(
-                    "apt-get install wrk",
-                    Command::new("apt-get")
-                        .args(["install", "-y", "-qq", "wrk"])
-                        .env("DEBIAN_FRONTEND", "noninteractive"),
-                );
-            }
-        });
+        apt_install("wrk", &[&wrk], &["wrk"]);
         wrk
     })
     .clone()
@@ -258,27 +266,7 @@ pub fn browser() -> (PathBuf, PathBuf) {
     static DONE: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     DONE.get_or_init(|| {
         let chromium = PathBuf::from("/usr/bin/chromium");
-        locked("chromium", || {
-            if !chromium.exists() {
-                run(
-                    "apt-get update",
-                    Command::new("apt-get").args(["update", "-qq"]),
-                );
-                run(
-                    "apt-get install chromium",
-                    Command::new("apt-get")
-                        .args([
-                            "install",
-                            "-y",
-                            "-qq",
-                            "--no-install-recommends",
-                            "chromium",
-                            "fonts-dejavu-core",
-                        ])
-                        .env("DEBIAN_FRONTEND", "noninteractive"),
-                );
-            }
-        });
+        apt_install("chromium", &[&chromium], &["chromium", "fonts-dejavu-core"]);
         let driver = workspace_root().join("e2e").join("browser");
         npm_install(&driver);
         (chromium, driver)
@@ -292,27 +280,11 @@ pub fn registry_tools() -> (PathBuf, PathBuf) {
     DONE.get_or_init(|| {
         let registry = PathBuf::from("/usr/bin/docker-registry");
         let skopeo = PathBuf::from("/usr/bin/skopeo");
-        locked("registry", || {
-            if !registry.exists() || !skopeo.exists() {
-                run(
-                    "apt-get update",
-                    Command::new("apt-get").args(["update", "-qq"]),
-                );
-                run(
-                    "apt-get install docker-registry skopeo",
-                    Command::new("apt-get")
-                        .args([
-                            "install",
-                            "-y",
-                            "-qq",
-                            "--no-install-recommends",
-                            "docker-registry",
-                            "skopeo",
-                        ])
-                        .env("DEBIAN_FRONTEND", "noninteractive"),
-                );
-            }
-        });
+        apt_install(
+            "registry",
+            &[&registry, &skopeo],
+            &["docker-registry", "skopeo"],
+        );
         (registry, skopeo)
     })
     .clone()
