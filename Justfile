@@ -37,7 +37,7 @@ soak seconds="300":
 # Fuzz every target of the core for SECONDS each (libFuzzer via cargo-fuzz on stable).
 fuzz seconds="60":
     cargo install cargo-fuzz --locked
-    cd filter/core/fuzz && for t in session_cookie login_state jwt callback config redirect; do RUSTC_BOOTSTRAP=1 cargo fuzz run $t corpus/$t -- -max_total_time={{seconds}} || exit 1; done
+    cd filter/core/fuzz && for t in session_cookie login_state jwt callback config redirect head; do RUSTC_BOOTSTRAP=1 cargo fuzz run $t corpus/$t -- -max_total_time={{seconds}} || exit 1; done
 
 # The side-by-side Envoy benchmark (release build; a full run takes a few minutes).
 bench:

@@ -143,6 +143,7 @@ fn session_cookie(config: &Value, id_token: String) -> String {
     let session = oidc_gate_core::session::Session {
         id: "bench".into(),
         user: "00u-alice".into(),
+        sub: "00u-alice".into(),
         email: "alice@example.com".into(),
         groups: vec!["admins".into(), "everyone".into()],
         preferred_username: "alice".into(),
@@ -151,7 +152,7 @@ fn session_cookie(config: &Value, id_token: String) -> String {
         expires_at: t + 3600,
         refreshed_at: t,
         tokens_expire_at: Some(t + 3600),
-        id_token: Some(id_token),
+        id_token: Some(oidc_gate_core::secret::IdToken::new(id_token)),
         access_token: None,
         refresh_token: None,
     };

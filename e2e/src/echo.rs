@@ -1,5 +1,6 @@
 //! The upstream app: answers every request with a JSON echo of what reached it (method, path,
-//! headers), so tests can assert what the filter let through.
+//! headers), so tests can assert what the filter let through. Bytes that are not UTF-8 (which
+//! clients may send and the filter passes on) are echoed as U+FFFD.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -13,6 +14,14 @@ pub struct Echo {
     stop: Arc<AtomicBool>,
 }
 
+/// One line, decoded lossily; 0 at the end of the stream.
+fn read_line(reader: &mut BufReader<TcpStream>, line: &mut String) -> usize {
+    let mut bytes = Vec::new();
+    let n = reader.read_until(b'\n', &mut bytes).unwrap_or(0);
+    *line = String::from_utf8_lossy(&bytes).into_owned();
+    n
+}
+
 fn handle(stream: TcpStream) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let mut reader = BufReader::new(match stream.try_clone() {
@@ -23,7 +32,7 @@ fn handle(stream: TcpStream) {
     // Keep-alive: serve requests on this connection until the peer closes it.
     for _ in 0..10_000 {
         let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        if read_line(&mut reader, &mut line) == 0 {
             return;
         }
         let mut parts = line.split_whitespace();
@@ -33,7 +42,7 @@ fn handle(stream: TcpStream) {
         let mut length = 0usize;
         loop {
             let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+            if read_line(&mut reader, &mut h) == 0 {
                 return;
             }
             let h = h.trim_end();

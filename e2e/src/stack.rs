@@ -177,7 +177,8 @@ impl Stack {
         let config =
             oidc_gate_core::Config::parse(self.plugin.config.to_string().as_bytes(), &env).ok()?;
         let gate = oidc_gate_core::Gate::new(config);
-        let cookies = oidc_gate_core::cookies::RequestCookies::parse(Some(cookie_header));
+        let cookies =
+            oidc_gate_core::cookies::RequestCookies::parse(Some(cookie_header.as_bytes()));
         // At time 0 nothing has expired: this reads what the cookie holds.
         gate.sessions().decode(&cookies, 0).ok().map(|o| o.session)
     }

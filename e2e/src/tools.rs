@@ -122,11 +122,15 @@ fn build_wasm(package: &str, file: &str) -> PathBuf {
     wasm
 }
 
-/// `target/wasm32-wasip1/release/oidc_gate.wasm`, built now.
+/// `target/wasm32-wasip1/release/oidc_gate.wasm`, built now; or the module `OIDC_GATE_WASM`
+/// names (a released build, or an older one to show what a test catches).
 pub fn wasm_module() -> PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| build_wasm("oidc-gate", "oidc_gate.wasm"))
-        .clone()
+    PATH.get_or_init(|| match std::env::var_os("OIDC_GATE_WASM") {
+        Some(path) => PathBuf::from(path),
+        None => build_wasm("oidc-gate", "oidc_gate.wasm"),
+    })
+    .clone()
 }
 
 /// The test-only panic-probe module (a filter that traps on `x-panic`).

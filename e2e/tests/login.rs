@@ -148,9 +148,21 @@ fn email_domain_not_allowed_gets_403() {
     );
 }
 
+/// Whether a header the app saw reads, to a CGI/WSGI/PHP/Rack server, as one of the filter's.
+fn reads_as(seen_name: &str, identity: &str) -> bool {
+    seen_name.replace('_', "-").eq_ignore_ascii_case(identity)
+}
+
 #[test]
-fn spoofed_identity_headers_are_removed_in_any_letter_case() {
-    let s = stack("spoof", json!({"skip_auth_routes": ["^/public/"]}));
+fn spoofed_identity_headers_are_removed_in_any_letter_case_and_with_underscores() {
+    let s = stack(
+        "spoof",
+        json!({
+            "skip_auth_routes": ["^/public/"],
+            "skip_auth_preflight": true,
+            "claim_headers": {"X-WEBAUTH-USER": "preferred_username"},
+        }),
+    );
     let mut b = Browser::new();
     b.login(&s.url("/"), ALICE.username, ALICE.password);
     let spoof = [
@@ -162,6 +174,12 @@ fn spoofed_identity_headers_are_removed_in_any_letter_case() {
         ("X-Forwarded-User", "root"),
         ("X-Forwarded-Email", "root@evil.example"),
         ("X-Forwarded-Groups", "admins"),
+        // CGI, WSGI, PHP and Rack read these as the headers above (CVE-2025-64484).
+        ("X_Auth_Request_User", "root"),
+        ("x_auth_request_email", "root@evil.example"),
+        ("X-Auth_Request-Groups", "admins"),
+        ("X_Forwarded_User", "root"),
+        ("X_WEBAUTH_USER", "root"),
     ];
     let r = b.send("GET", &s.url("/"), &spoof, None);
     let seen = r.seen().expect("reached the app");
@@ -169,6 +187,7 @@ fn spoofed_identity_headers_are_removed_in_any_letter_case() {
     assert_eq!(seen.all("x-auth-request-email"), vec!["alice@example.com"]);
     assert_eq!(seen.all("x-auth-request-groups"), vec!["admins,everyone"]);
     assert_eq!(seen.all("x-auth-request-preferred-username"), vec!["alice"]);
+    assert_eq!(seen.all("x-webauth-user"), vec!["alice"]);
     for h in [
         "x-auth-request-access-token",
         "x-forwarded-user",
@@ -177,15 +196,26 @@ fn spoofed_identity_headers_are_removed_in_any_letter_case() {
     ] {
         assert!(seen.all(h).is_empty(), "{h} reached the app: {seen:?}");
     }
-    // A public route passes without login, and without the spoofed identity either.
-    let mut anon = Browser::new();
-    let r = anon.send("GET", &s.url("/public/app.css"), &spoof, None);
-    let seen = r.seen().expect("public route reached the app");
-    for (h, _) in spoof {
+    for (name, _) in &seen.headers {
         assert!(
-            seen.all(&h.to_ascii_lowercase()).is_empty(),
-            "{h} reached the app"
+            !name.contains('_'),
+            "{name} reached the app, which reads it as an identity header: {seen:?}"
         );
+    }
+    // A public route and a preflight pass without login, and without the spoofed identity.
+    let mut anon = Browser::new();
+    let public = anon.send("GET", &s.url("/public/app.css"), &spoof, None);
+    let mut preflight_headers = spoof.to_vec();
+    preflight_headers.push(("access-control-request-method", "POST"));
+    let preflight = anon.send("OPTIONS", &s.url("/api"), &preflight_headers, None);
+    for r in [public, preflight] {
+        let seen = r.seen().expect("reached the app without login");
+        for (h, _) in spoof {
+            assert!(
+                seen.headers.iter().all(|(name, _)| !reads_as(name, h)),
+                "{h} reached the app: {seen:?}"
+            );
+        }
     }
 }
 
@@ -251,18 +281,29 @@ fn api_requests_get_401_json_instead_of_a_redirect() {
         assert!(r.body.contains("\"error\":\"no_session\""), "{}", r.body);
         assert!(r.header("location").is_none());
     }
-    // CORS preflight passes without login.
-    let r = browser.send(
-        "OPTIONS",
-        &s.url("/api/items"),
-        &[
-            ("access-control-request-method", "POST"),
-            ("origin", "http://x.example"),
-        ],
-        None,
-    );
+    // A CORS preflight is a request like any other (OAuth2-Proxy's default)…
+    let preflight = |b: &mut Browser, url: &str| {
+        b.send(
+            "OPTIONS",
+            url,
+            &[
+                ("access-control-request-method", "POST"),
+                ("origin", "http://x.example"),
+                ("x_auth_request_user", "mallory"),
+            ],
+            None,
+        )
+    };
+    let r = preflight(&mut browser, &s.url("/api/items"));
+    assert_eq!(r.status, 401);
+    assert!(r.seen().is_none());
+    // …unless skip_auth_preflight lets it pass without login (spoofed identity still stripped).
+    let open = stack("preflight", json!({"skip_auth_preflight": true}));
+    let r = preflight(&mut browser, &open.url("/api/items"));
     assert_eq!(r.status, 200);
-    assert_eq!(r.seen().map(|s| s.method), Some("OPTIONS".into()));
+    let seen = r.seen().expect("reached the app");
+    assert_eq!(seen.method, "OPTIONS");
+    assert!(seen.header("x_auth_request_user").is_none(), "{seen:?}");
 }
 
 #[test]
@@ -334,9 +375,19 @@ fn replayed_or_foreign_callback_state_is_rejected() {
     let mut b = Browser::new();
     let start = b.get(&s.url("/"));
     let state = authorize_params(&start)["state"].clone();
-    let r = b.get(&s.url(&format!("/oauth2/callback?code=forged&state={state}")));
+    let iss = url::form_urlencoded::byte_serialize(s.idp.issuer.as_bytes()).collect::<String>();
+    let r = b.get(&s.url(&format!(
+        "/oauth2/callback?code=forged&state={state}&iss={iss}"
+    )));
     assert_eq!(r.status, 403, "{r:?}");
     assert!(s.envoy_log().contains("code_exchange_refused"));
+    // The provider sends `iss` with every answer (RFC 9207): a callback without it is refused
+    // before any code exchange.
+    let start = b.get(&s.url("/"));
+    let state = authorize_params(&start)["state"].clone();
+    let r = b.get(&s.url(&format!("/oauth2/callback?code=x&state={state}")));
+    assert_eq!(r.status, 403, "{r:?}");
+    assert!(s.envoy_log().contains("callback_iss_missing"));
 }
 
 #[test]

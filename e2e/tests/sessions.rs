@@ -119,8 +119,13 @@ fn a_refused_refresh_token_after_the_tokens_expired_ends_the_session() {
         .open_session(&cookie_header(&b, &s.url("/")))
         .expect("session");
     assert_eq!(
-        s.idp
-            .revoke(session.refresh_token.as_deref().expect("refresh token")),
+        s.idp.revoke(
+            session
+                .refresh_token
+                .as_ref()
+                .expect("refresh token")
+                .expose()
+        ),
         200
     );
     std::thread::sleep(Duration::from_millis(2600));

@@ -4,6 +4,7 @@
 
 // Benchmark setup, not request handling: a bad fixture should stop the run loudly.
 #![allow(
+    clippy::arithmetic_side_effects,
     clippy::panic,
     clippy::indexing_slicing,
     clippy::unwrap_used,
@@ -16,6 +17,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use jwt_simple::prelude::*;
 use oidc_gate_core::cookies::RequestCookies;
 use oidc_gate_core::jwt::{verify_id_token, Algorithm, IdTokenCheck, KeySet};
+use oidc_gate_core::secret::IdToken;
 use oidc_gate_core::session::Session;
 use oidc_gate_core::{Config, Decision, Entropy, EntropyError, Gate, Request};
 
@@ -45,10 +47,27 @@ fn gate() -> Gate {
     }
 }
 
+/// The header names of a typical browser request.
+const HEADER_NAMES: &[&[u8]] = &[
+    b":authority",
+    b":path",
+    b":method",
+    b":scheme",
+    b"user-agent",
+    b"accept",
+    b"accept-language",
+    b"accept-encoding",
+    b"cookie",
+    b"referer",
+    b"sec-fetch-mode",
+    b"x-request-id",
+];
+
 fn session() -> Session {
     Session {
         id: "sid".into(),
         user: "00u1abcdefghijklmnop".into(),
+        sub: "00u1abcdefghijklmnop".into(),
         email: "alice@example.com".into(),
         groups: vec!["admins".into(), "everyone".into(), "grafana-editors".into()],
         preferred_username: "alice".into(),
@@ -57,7 +76,9 @@ fn session() -> Session {
         expires_at: NOW + 3600,
         refreshed_at: NOW,
         tokens_expire_at: Some(NOW + 3600),
-        id_token: Some("eyJhbGciOiJSUzI1NiJ9.".to_string() + &"x".repeat(800) + ".sig"),
+        id_token: Some(IdToken::new(
+            "eyJhbGciOiJSUzI1NiJ9.".to_string() + &"x".repeat(800) + ".sig",
+        )),
         access_token: None,
         refresh_token: None,
     }
@@ -77,7 +98,7 @@ fn bench(c: &mut Criterion) {
 
     c.bench_function("session cookie decode + verify", |b| {
         b.iter(|| {
-            let cookies = RequestCookies::parse(Some(black_box(&cookie)));
+            let cookies = RequestCookies::parse(Some(black_box(cookie.as_bytes())));
             black_box(gate.sessions().decode(&cookies, NOW).is_ok())
         })
     });
@@ -89,16 +110,19 @@ fn bench(c: &mut Criterion) {
         scheme: "https",
         authority: "app.example.com",
         path: "/dashboard?x=1",
-        cookie: Some(&cookie),
+        cookie: Some(cookie.as_bytes()),
         accept: Some("text/html"),
+        header_names: HEADER_NAMES,
         ..Request::default()
     };
     let removals = oidc_gate_core::headers::Removals::new(&gate.config);
+    let strip = removals.strip(HEADER_NAMES);
     c.bench_function("header planning", |b| {
         b.iter(|| {
             black_box(oidc_gate_core::headers::plan_identity(
                 &gate.config,
                 &removals,
+                &strip,
                 black_box(&s).into(),
                 oidc_gate_core::CookieRewrite::Remove,
             ))

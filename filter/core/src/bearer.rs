@@ -28,6 +28,13 @@ pub enum BearerError {
     UnknownIssuer,
     /// The issuer's keys are not loaded yet.
     NotReady,
+    /// No key with the token's `kid` in the keys of the issuer held by `loader`: they may be
+    /// stale (refetched once, then refused as `unknown_kid`).
+    UnknownKey {
+        loader: usize,
+    },
+    /// `email_verified: false`, as a login refuses it.
+    EmailUnverified,
     Invalid(VerifyError),
 }
 
@@ -37,6 +44,8 @@ impl BearerError {
             Self::NotJwt => "bearer_not_jwt",
             Self::UnknownIssuer => "bearer_unknown_issuer",
             Self::NotReady => "provider_not_ready",
+            Self::UnknownKey { .. } => VerifyError::UnknownKey.code(),
+            Self::EmailUnverified => "email_unverified",
             Self::Invalid(e) => e.code(),
         }
     }
@@ -49,6 +58,7 @@ pub struct BearerIdentity {
     pub email: String,
     pub groups: Vec<String>,
     pub preferred_username: String,
+    pub email_verified: Option<bool>,
     pub claims: BTreeMap<String, String>,
     pub expires_at: UnixTime,
 }
@@ -60,6 +70,8 @@ pub struct TrustedIssuer<'a> {
     pub issuer: &'a str,
     pub audience: &'a str,
     pub provider: Option<&'a Provider>,
+    /// Which provider loader holds these keys (for a refetch on an unknown `kid`).
+    pub loader: usize,
 }
 
 /// The `Authorization: Bearer` token, if the header has that scheme.
@@ -118,6 +130,7 @@ pub fn verify_bearer(
                     email: id.email,
                     groups: id.groups,
                     preferred_username: id.preferred_username,
+                    email_verified: id.email_verified,
                     claims: claim_values(
                         &claims.other,
                         &claims.subject,
@@ -126,7 +139,12 @@ pub fn verify_bearer(
                     expires_at: claims.expires_at,
                 });
             }
-            Err(e) => last = BearerError::Invalid(e),
+            // Stale keys are worth a refetch whatever another audience said.
+            Err(VerifyError::UnknownKey) => last = BearerError::UnknownKey { loader: t.loader },
+            Err(e) if !matches!(last, BearerError::UnknownKey { .. }) => {
+                last = BearerError::Invalid(e)
+            }
+            Err(_) => {}
         }
     }
     Err(last)
@@ -214,11 +232,13 @@ mod tests {
                 issuer: ISSUER,
                 audience: CLIENT_ID,
                 provider: Some(&provider),
+                loader: 0,
             },
             TrustedIssuer {
                 issuer: ISSUER,
                 audience: "api://default",
                 provider: Some(&provider),
+                loader: 0,
             },
         ];
         let v = |t: &str| verify_bearer(t, &issuers, &names(), &["team".to_string()], NOW);
@@ -243,6 +263,13 @@ mod tests {
             v(&idp.rs256(expired)).err(),
             Some(BearerError::Invalid(VerifyError::Expired))
         );
+        let rotated = TestIdp::new().ec.with_key_id("ec-new");
+        let t = jwt_simple::prelude::ECDSAP256KeyPairLike::sign(
+            &rotated,
+            TestIdp::claims(json!({})).with_audience("api://default"),
+        )
+        .unwrap_or_default();
+        assert_eq!(v(&t).err(), Some(BearerError::UnknownKey { loader: 0 }));
         let foreign_sig = TestIdp::new().ec.with_key_id("ec-1");
         let t = jwt_simple::prelude::ECDSAP256KeyPairLike::sign(
             &foreign_sig,
@@ -272,6 +299,7 @@ mod tests {
             issuer: ISSUER,
             audience: CLIENT_ID,
             provider: None,
+            loader: 0,
         }];
         let t = access_token(&idp, CLIENT_ID, json!({}));
         assert_eq!(
@@ -288,6 +316,7 @@ mod tests {
             email: String::new(),
             groups: vec![],
             preferred_username: String::new(),
+            email_verified: None,
             claims: BTreeMap::new(),
             expires_at: exp,
         };

@@ -104,6 +104,7 @@ struct RawConfig {
     set_authorization_header: Option<bool>,
     api_routes: Option<Vec<String>>,
     skip_auth_routes: Option<Vec<String>>,
+    skip_auth_preflight: Option<bool>,
     idp_cluster: Option<String>,
     idp_timeout: Option<String>,
 }
@@ -125,6 +126,9 @@ impl OneOrMany {
         }
     }
 }
+
+/// The longest call-out timeout accepted (a login or refresh waits that long at most).
+const MAX_IDP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The option names this version understands (kept beside `RawConfig`; a unit test checks both
 /// agree).
@@ -178,6 +182,7 @@ pub const OPTION_NAMES: &[&str] = &[
     "set_authorization_header",
     "api_routes",
     "skip_auth_routes",
+    "skip_auth_preflight",
     "idp_cluster",
     "idp_timeout",
 ];
@@ -331,6 +336,8 @@ pub struct Config {
     pub pass_access_token: bool,
     pub set_authorization_header: bool,
     pub routes: Routes,
+    /// CORS preflights pass without a session (OAuth2-Proxy's `skip_auth_preflight`).
+    pub skip_auth_preflight: bool,
 }
 
 /// Collects problems while the configuration is read.
@@ -475,9 +482,60 @@ fn read_raw(json: &[u8], check: &mut Check) -> Option<RawConfig> {
         Ok(raw) => Some(raw),
         Err(e) => {
             let key = e.path().to_string();
-            check.fail(&key, e.into_inner().to_string());
+            check.fail(&key, without_value(&e.into_inner().to_string()));
             None
         }
+    }
+}
+
+/// A type error without the value that caused it: `client_secret: 12345` (unquoted in YAML)
+/// must not print the secret in the refusal.
+fn without_value(message: &str) -> String {
+    let shape = if message.starts_with("invalid type:") {
+        "has the wrong type"
+    } else if message.starts_with("invalid value:") || message.starts_with("invalid length") {
+        "has an invalid value"
+    } else {
+        return message.to_string();
+    };
+    match message.split_once(", expected ") {
+        Some((_, expected)) => format!("{shape}: expected {expected}"),
+        None => shape.to_string(),
+    }
+}
+
+/// RFC 6265bis §4.1.3: browsers drop a `__Secure-` cookie without `Secure`, and a `__Host-`
+/// one with a `Domain` or a path other than `/`. The prefixes are matched in any case, as
+/// browsers now do.
+fn cookie_prefix_rules(
+    check: &mut Check,
+    name: &str,
+    secure: bool,
+    domains: &[String],
+    path: &str,
+) {
+    let starts = |prefix: &str| {
+        name.get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+    };
+    let host = starts("__Host-");
+    if (host || starts("__Secure-")) && !secure {
+        check.fail(
+            "cookie_name",
+            format!("{name:?} has a __Secure-/__Host- prefix, which needs cookie_secure: true"),
+        );
+    }
+    if host && !domains.is_empty() {
+        check.fail(
+            "cookie_name",
+            format!("{name:?} has the __Host- prefix, which allows no cookie_domains"),
+        );
+    }
+    if host && path != "/" {
+        check.fail(
+            "cookie_name",
+            format!("{name:?} has the __Host- prefix, which needs cookie_path \"/\""),
+        );
     }
 }
 
@@ -692,6 +750,13 @@ fn build(
         );
     }
     let cookie_secure = raw.cookie_secure.unwrap_or(true);
+    cookie_prefix_rules(
+        check,
+        &cookie_name,
+        cookie_secure,
+        &cookie_domains,
+        &cookie_path,
+    );
     let samesite = match raw
         .cookie_samesite
         .as_deref()
@@ -868,6 +933,15 @@ fn build(
     if idp_timeout.is_zero() {
         // Envoy treats a zero call-out timeout as "wait forever".
         check.fail("idp_timeout", "must be greater than 0");
+    } else if idp_timeout > MAX_IDP_TIMEOUT {
+        check.fail(
+            "idp_timeout",
+            format!(
+                "{} is longer than {}: a request waits that long for the IdP",
+                format_go_duration(idp_timeout),
+                format_go_duration(MAX_IDP_TIMEOUT)
+            ),
+        );
     }
     let jwks_refresh = check.duration(
         "oidc_jwks_refresh",
@@ -926,6 +1000,7 @@ fn build(
         pass_access_token: raw.pass_access_token.unwrap_or(false),
         set_authorization_header: raw.set_authorization_header.unwrap_or(false),
         routes: routes?,
+        skip_auth_preflight: raw.skip_auth_preflight.unwrap_or(false),
     })
 }
 
@@ -1028,6 +1103,64 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn cookie_name_prefixes_follow_their_rules() {
+        let cfg = |extra: serde_json::Value| {
+            let mut v = minimal();
+            if let (Some(m), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+                m.extend(e.clone());
+            }
+            problems(&v)
+        };
+        assert!(cfg(json!({"cookie_name": "__Host-session"})).is_empty());
+        assert!(
+            cfg(json!({"cookie_name": "__Secure-s", "cookie_domains": [".example.com"]}))
+                .is_empty()
+        );
+        let cases = [
+            (
+                json!({"cookie_name": "__Host-s", "cookie_domains": [".example.com"]}),
+                "allows no cookie_domains",
+            ),
+            (
+                json!({"cookie_name": "__host-s", "cookie_path": "/app"}),
+                "needs cookie_path \"/\"",
+            ),
+            (
+                json!({"cookie_name": "__Secure-s", "cookie_secure": false}),
+                "needs cookie_secure: true",
+            ),
+            (
+                json!({"cookie_name": "__Host-s", "cookie_secure": false}),
+                "needs cookie_secure: true",
+            ),
+        ];
+        for (extra, needle) in cases {
+            let ps = cfg(extra.clone());
+            assert!(
+                ps.iter()
+                    .any(|(k, r)| k == "cookie_name" && r.contains(needle)),
+                "{extra}: {ps:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_type_error_never_echoes_the_value() {
+        for (key, value) in [
+            ("client_secret", json!(12345987)),
+            ("cookie_secret", json!(["s3cr3t-in-a-list"])),
+            ("cookie_secret_previous", json!({"k": "old-s3cr3t"})),
+        ] {
+            let v = with(key, value.clone());
+            let msg = parse(&v).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(msg.contains(key), "{msg}");
+            for needle in ["12345987", "s3cr3t-in-a-list", "old-s3cr3t"] {
+                assert!(!msg.contains(needle), "{key}: {msg}");
+            }
+        }
+    }
+
+    #[test]
     fn not_json_or_not_object_is_refused() {
         assert!(Config::parse(b"{", &|_| None).is_err());
         assert!(Config::parse(b"[]", &|_| None).is_err());
@@ -1072,6 +1205,7 @@ pub(crate) mod tests {
             ("api_routes", json!(["("]), "not a valid regular expression"),
             ("email_domains", json!([]), "refuse everybody"),
             ("cookie_name", json!("a;b"), "must be non-empty"),
+            ("idp_timeout", json!("10m"), "is longer than 1m"),
             (
                 "login_url",
                 json!("https://x/authorize"),

@@ -3,55 +3,101 @@
 
 use std::time::Duration;
 
-use crate::config::CookieSettings;
+use crate::config::{CookieSettings, SameSite};
 
-/// How many cookie pairs are read from one request; the rest are ignored (hostile headers).
+/// How many cookies are looked up by name in one request; later ones are still stripped when
+/// they are the filter's own, but never read (hostile headers).
 const MAX_PAIRS: usize = 256;
 
-/// The cookies of a request, in order.
+/// The cookies of a request, in order, as bytes: a `Cookie` header may carry bytes that are not
+/// UTF-8 (other apps' cookies), and those are passed on untouched.
 #[derive(Debug, Default)]
 pub struct RequestCookies<'a> {
-    pairs: Vec<(&'a str, &'a str)>,
+    /// Each `name=value` segment, trimmed, with its name.
+    segments: Vec<(&'a [u8], &'a [u8])>,
+}
+
+fn trim(b: &[u8]) -> &[u8] {
+    let start = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(start, |e| e.saturating_add(1));
+    b.get(start..end).unwrap_or_default()
 }
 
 impl<'a> RequestCookies<'a> {
-    pub fn parse(header: Option<&'a str>) -> Self {
-        let pairs = header
-            .unwrap_or("")
-            .split(';')
-            .filter_map(|p| {
-                let (name, value) = p.split_once('=')?;
-                let name = name.trim();
-                let value = value.trim();
-                let value = value
-                    .strip_prefix('"')
-                    .and_then(|v| v.strip_suffix('"'))
-                    .unwrap_or(value);
-                (!name.is_empty()).then_some((name, value))
+    pub fn parse(header: Option<&'a [u8]>) -> Self {
+        let segments = header
+            .unwrap_or_default()
+            .split(|b| *b == b';')
+            .map(trim)
+            .filter(|seg| !seg.is_empty())
+            .map(|seg| {
+                let name = seg.split(|b| *b == b'=').next().unwrap_or_default();
+                (trim(name), seg)
             })
-            .take(MAX_PAIRS)
             .collect();
-        Self { pairs }
+        Self { segments }
+    }
+
+    /// Named cookies: (name, value without quotes), both UTF-8, the first `MAX_PAIRS` only.
+    fn pairs(&self) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
+        self.segments
+            .iter()
+            .take(MAX_PAIRS)
+            .filter_map(|(name, seg)| {
+                let value = seg.splitn(2, |b| *b == b'=').nth(1)?;
+                let value = trim(value);
+                let value = value
+                    .strip_prefix(b"\"")
+                    .and_then(|v| v.strip_suffix(b"\""))
+                    .unwrap_or(value);
+                let name = std::str::from_utf8(name).ok().filter(|n| !n.is_empty())?;
+                Some((name, std::str::from_utf8(value).ok()?))
+            })
     }
 
     /// The first value of a cookie.
     pub fn get(&self, name: &str) -> Option<&'a str> {
-        self.pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+        self.get_all(name).next()
+    }
+
+    /// Every value of a cookie, in order (a parent domain's cookie of the same name, say).
+    pub fn get_all<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'a str> + 's {
+        self.pairs()
+            .filter(move |(n, _)| *n == name)
+            .map(|(_, v)| v)
     }
 
     pub fn names(&self) -> impl Iterator<Item = &'a str> + '_ {
-        self.pairs.iter().map(|(n, _)| *n)
+        self.pairs().map(|(n, _)| n)
     }
 
-    /// The header without the cookies `drop` selects: `None` when nothing is left.
-    pub fn header_without(&self, drop: impl Fn(&str) -> bool) -> Option<String> {
-        let kept: Vec<String> = self
-            .pairs
+    /// The header without the cookies `drop` selects (among all of them, however many):
+    /// `None` when nothing is left. Other cookies keep their bytes.
+    pub fn header_without(&self, drop: impl Fn(&str) -> bool) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        for (name, seg) in &self.segments {
+            if std::str::from_utf8(name).is_ok_and(&drop) {
+                continue;
+            }
+            if !out.is_empty() {
+                out.extend_from_slice(b"; ");
+            }
+            out.extend_from_slice(seg);
+        }
+        (!out.is_empty()).then_some(out)
+    }
+
+    /// Whether any cookie, read or not, has a name `drop` selects.
+    pub fn any_name(&self, select: impl Fn(&str) -> bool) -> bool {
+        self.segments
             .iter()
-            .filter(|(n, _)| !drop(n))
-            .map(|(n, v)| format!("{n}={v}"))
-            .collect();
-        (!kept.is_empty()).then(|| kept.join("; "))
+            .any(|(name, _)| std::str::from_utf8(name).is_ok_and(&select))
     }
 }
 
@@ -86,6 +132,18 @@ pub fn set_cookie(
     max_age: Duration,
     domain: Option<&str>,
 ) -> String {
+    set_cookie_samesite(settings, name, value, max_age, domain, settings.samesite)
+}
+
+/// A `Set-Cookie` value with the configured attributes but its own `SameSite`.
+pub fn set_cookie_samesite(
+    settings: &CookieSettings,
+    name: &str,
+    value: &str,
+    max_age: Duration,
+    domain: Option<&str>,
+    samesite: SameSite,
+) -> String {
     let mut c = format!("{name}={value}; Path={}", settings.path);
     if let Some(d) = domain {
         c.push_str("; Domain=");
@@ -99,7 +157,7 @@ pub fn set_cookie(
         c.push_str("; Secure");
     }
     c.push_str("; SameSite=");
-    c.push_str(settings.samesite.attribute());
+    c.push_str(samesite.attribute());
     c
 }
 
@@ -118,16 +176,17 @@ mod tests {
 
     #[test]
     fn parses_pairs_and_rewrites_without_ours() {
-        let c = RequestCookies::parse(Some("a=1; _oauth2_proxy=xyz;b=\"2\" ; junk; =x"));
+        let c = RequestCookies::parse(Some(b"a=1; _oauth2_proxy=xyz;b=\"2\" ; junk; =x"));
         assert_eq!(c.get("a"), Some("1"));
         assert_eq!(c.get("b"), Some("2"));
         assert_eq!(c.get("_oauth2_proxy"), Some("xyz"));
         assert_eq!(
             c.header_without(|n| n.starts_with("_oauth2_proxy")),
-            Some("a=1; b=2".into())
+            Some(b"a=1; b=\"2\"; junk; =x".to_vec()),
+            "the other cookies go on as they came"
         );
         assert_eq!(
-            RequestCookies::parse(Some("_oauth2_proxy=1")).header_without(|_| true),
+            RequestCookies::parse(Some(b"_oauth2_proxy=1")).header_without(|_| true),
             None
         );
     }
@@ -138,10 +197,34 @@ mod tests {
             .map(|i| format!("c{i}=v"))
             .collect::<Vec<_>>()
             .join("; ");
-        assert_eq!(
-            RequestCookies::parse(Some(&many)).names().count(),
-            MAX_PAIRS
+        let jar = RequestCookies::parse(Some(many.as_bytes()));
+        assert_eq!(jar.names().count(), MAX_PAIRS);
+        assert!(
+            jar.any_name(|n| n == "c9999"),
+            "a cookie past the lookup bound is still found for stripping"
         );
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_pass_through_and_never_match() {
+        let header = b"app=caf\xe9; _oauth2_proxy=abc; \xff\xfe=x";
+        let jar = RequestCookies::parse(Some(header));
+        assert_eq!(jar.get("_oauth2_proxy"), Some("abc"));
+        assert_eq!(
+            jar.get("app"),
+            None,
+            "a value that is not UTF-8 is never read"
+        );
+        assert_eq!(
+            jar.header_without(|n| n == "_oauth2_proxy"),
+            Some(b"app=caf\xe9; \xff\xfe=x".to_vec())
+        );
+    }
+
+    #[test]
+    fn every_cookie_of_one_name_is_a_candidate() {
+        let jar = RequestCookies::parse(Some(b"s=parent; t=1; s=host"));
+        assert_eq!(jar.get_all("s").collect::<Vec<_>>(), vec!["parent", "host"]);
     }
 
     #[test]

@@ -29,6 +29,9 @@ impl fmt::Display for DurationError {
     }
 }
 
+/// The longest Go duration, `2562047h47m16.854775807s`.
+const MAX_GO_NANOS: u128 = i64::MAX as u128;
+
 /// Parses a Go duration. `"0"` alone is allowed, as in Go.
 pub fn parse_go_duration(input: &str) -> Result<Duration, DurationError> {
     let s = input.trim();
@@ -71,6 +74,10 @@ pub fn parse_go_duration(input: &str) -> Result<Duration, DurationError> {
             .ok_or(DurationError::Overflow)?;
         rest = next;
     }
+    // Go's own limit: a duration is an i64 of nanoseconds (about 292 years).
+    if total_nanos > MAX_GO_NANOS {
+        return Err(DurationError::Overflow);
+    }
     let secs = u64::try_from(total_nanos / 1_000_000_000).map_err(|_| DurationError::Overflow)?;
     let nanos = u32::try_from(total_nanos % 1_000_000_000).map_err(|_| DurationError::Overflow)?;
     Ok(Duration::new(secs, nanos))
@@ -93,7 +100,15 @@ fn scaled(number: &str, unit_nanos: u128) -> Result<u128, DurationError> {
     let mut scale = unit_nanos;
     for digit in frac.bytes().take(18) {
         scale /= 10;
-        value += u128::from(digit - b'0') * scale;
+        let digit = u128::from(
+            digit
+                .checked_sub(b'0')
+                .ok_or(DurationError::InvalidNumber)?,
+        );
+        value = digit
+            .checked_mul(scale)
+            .and_then(|d| value.checked_add(d))
+            .ok_or(DurationError::Overflow)?;
     }
     Ok(value)
 }
@@ -162,6 +177,15 @@ mod tests {
             Err(DurationError::InvalidNumber)
         );
         assert!(parse_go_duration("99999999999999999999999999999h").is_err());
+        assert!(
+            parse_go_duration("2562047h47m16.854775807s").is_ok(),
+            "Go's maximum"
+        );
+        assert_eq!(
+            parse_go_duration("2562048h"),
+            Err(DurationError::Overflow),
+            "past Go's maximum"
+        );
     }
 
     #[test]

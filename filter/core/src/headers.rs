@@ -1,10 +1,12 @@
-//! The header plan toward the upstream: every identity header the client sent is removed (Envoy
-//! matches names case-insensitively), then the verified ones are set. The client's cookie header
+//! The header plan toward the upstream: every identity header the client sent is removed, then
+//! the verified ones are set. A name counts as an identity header in any letter case and with
+//! `_` for `-` (`X_Auth_Request_User`), because CGI, WSGI, PHP and Rack servers read both
+//! spellings as the same variable (OAuth2-Proxy's CVE-2025-64484). The client's cookie header
 //! loses the filter's own cookies.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::fmt;
 
 use crate::config::Config;
 use crate::session::Session;
@@ -24,25 +26,61 @@ pub const IDENTITY_HEADERS: &[&str] = &[
     "x-forwarded-access-token",
 ];
 
+/// Headers whose values are credentials: never shown by `Debug`.
+const SECRET_HEADERS: &[&str] = &["authorization", "x-auth-request-access-token", "cookie"];
+
 /// What happens to the request's `Cookie` header.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum CookieRewrite {
     Keep,
     Remove,
-    Replace(String),
+    /// The header without the filter's cookies (other cookies keep their bytes).
+    Replace(Vec<u8>),
+}
+
+impl fmt::Debug for CookieRewrite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Keep => f.write_str("Keep"),
+            Self::Remove => f.write_str("Remove"),
+            Self::Replace(v) => write!(f, "Replace([{} bytes redacted])", v.len()),
+        }
+    }
 }
 
 /// The headers to change before the request goes upstream.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct HeaderPlan {
-    /// Shared, computed once from the configuration.
-    pub remove: Arc<[String]>,
+    /// Names as the request has them: only headers that are present are removed.
+    pub remove: Vec<String>,
     pub set: Vec<(Cow<'static, str>, String)>,
     pub cookie: CookieRewrite,
 }
 
+impl fmt::Debug for HeaderPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let set: Vec<(&str, &str)> = self
+            .set
+            .iter()
+            .map(|(k, v)| {
+                let shown = if SECRET_HEADERS.contains(&k.as_ref()) {
+                    "[redacted]"
+                } else {
+                    v.as_str()
+                };
+                (k.as_ref(), shown)
+            })
+            .collect();
+        f.debug_struct("HeaderPlan")
+            .field("remove", &self.remove)
+            .field("set", &set)
+            .field("cookie", &self.cookie)
+            .finish()
+    }
+}
+
 impl HeaderPlan {
-    /// Whether the plan removes this header.
+    /// Whether the plan removes this header (by the name the request has).
     pub fn removes(&self, name: &str) -> bool {
         self.remove.iter().any(|h| h == name)
     }
@@ -72,27 +110,76 @@ fn header_value(v: &str) -> String {
         .collect()
 }
 
-/// The headers removed from requests, computed once: the identity set and every
-/// `claim_headers` name; `authorization` too when this filter sets it, except on bearer
-/// requests, which keep their own.
+/// Whether a header name is `protected` (lower case, with `-`) read as an upstream server may
+/// read it: in any letter case, with `_` for `-`.
+fn same_variable(name: &[u8], protected: &str) -> bool {
+    name.len() == protected.len()
+        && name.iter().zip(protected.bytes()).all(|(n, p)| {
+            let n = match n.to_ascii_lowercase() {
+                b'_' => b'-',
+                other => other,
+            };
+            n == p
+        })
+}
+
+/// The headers a client may not send, computed once from the configuration: the identity set,
+/// every `claim_headers` name, and `authorization` when this filter sets it (except on bearer
+/// requests, which keep their own).
 #[derive(Debug, Clone)]
 pub struct Removals {
-    all: Arc<[String]>,
-    bearer: Arc<[String]>,
+    protected: Vec<String>,
+    authorization: bool,
+}
+
+/// The spoofable headers one request carries, found once while its head is read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Strip {
+    /// Present names that read as identity or claim headers.
+    names: Vec<String>,
+    /// The request has an `Authorization` header.
+    authorization: bool,
 }
 
 impl Removals {
     pub fn new(config: &Config) -> Self {
-        let mut bearer: Vec<String> = IDENTITY_HEADERS.iter().map(|h| h.to_string()).collect();
-        bearer.extend(config.claim_headers.iter().map(|(h, _)| h.clone()));
-        let mut all = bearer.clone();
-        if config.set_authorization_header {
-            all.push("authorization".into());
-        }
+        let mut protected: Vec<String> = IDENTITY_HEADERS.iter().map(|h| h.to_string()).collect();
+        protected.extend(
+            config
+                .claim_headers
+                .iter()
+                .map(|(h, _)| h.replace('_', "-")),
+        );
         Self {
-            all: all.into(),
-            bearer: bearer.into(),
+            protected,
+            authorization: config.set_authorization_header,
         }
+    }
+
+    /// Which of the request's header names must go.
+    pub fn strip(&self, names: &[&[u8]]) -> Strip {
+        let mut strip = Strip::default();
+        for name in names {
+            if same_variable(name, "authorization") {
+                strip.authorization = true;
+            } else if self.protected.iter().any(|p| same_variable(name, p)) {
+                // Identity names are ASCII, so a match is valid UTF-8.
+                let name = String::from_utf8_lossy(name).into_owned();
+                if !strip.names.contains(&name) {
+                    strip.names.push(name);
+                }
+            }
+        }
+        strip
+    }
+
+    /// The names to remove: `bearer` requests keep their own `Authorization`.
+    fn names(&self, strip: &Strip, bearer: bool) -> Vec<String> {
+        let mut names = strip.names.clone();
+        if self.authorization && strip.authorization && !bearer {
+            names.push("authorization".into());
+        }
+        names
     }
 }
 
@@ -118,8 +205,8 @@ impl<'a> From<&'a Session> for Principal<'a> {
             groups: &s.groups,
             preferred_username: &s.preferred_username,
             claims: &s.claims,
-            id_token: s.id_token.as_deref(),
-            access_token: s.access_token.as_deref(),
+            id_token: s.id_token.as_ref().map(|t| t.expose()),
+            access_token: s.access_token.as_ref().map(|t| t.expose()),
             bearer: false,
         }
     }
@@ -129,6 +216,7 @@ impl<'a> From<&'a Session> for Principal<'a> {
 pub fn plan_identity(
     config: &Config,
     removals: &Removals,
+    strip: &Strip,
     who: Principal<'_>,
     cookie: CookieRewrite,
 ) -> HeaderPlan {
@@ -186,30 +274,25 @@ pub fn plan_identity(
             set.push((Cow::Owned(header.clone()), header_value(v)));
         }
     }
-    let remove = if who.bearer {
-        removals.bearer.clone()
-    } else {
-        if config.set_authorization_header {
-            if let Some(id) = who.id_token {
-                set.push((
-                    Cow::Borrowed("authorization"),
-                    format!("Bearer {}", header_value(id)),
-                ));
-            }
+    if config.set_authorization_header && !who.bearer {
+        if let Some(id) = who.id_token {
+            set.push((
+                Cow::Borrowed("authorization"),
+                format!("Bearer {}", header_value(id)),
+            ));
         }
-        removals.all.clone()
-    };
+    }
     HeaderPlan {
-        remove,
+        remove: removals.names(strip, who.bearer),
         set,
         cookie,
     }
 }
 
 /// The plan for a request that passes without a session (public route, CORS preflight).
-pub fn plan_anonymous(removals: &Removals, cookie: CookieRewrite) -> HeaderPlan {
+pub fn plan_anonymous(removals: &Removals, strip: &Strip, cookie: CookieRewrite) -> HeaderPlan {
     HeaderPlan {
-        remove: removals.all.clone(),
+        remove: removals.names(strip, false),
         set: Vec::new(),
         cookie,
     }
@@ -222,21 +305,62 @@ mod tests {
     use crate::session::tests::alice;
     use serde_json::json;
 
+    /// A request that spoofs every identity header, in the spellings servers read alike.
+    fn spoofing(extra: &[&str]) -> Vec<Vec<u8>> {
+        let mut names: Vec<Vec<u8>> = IDENTITY_HEADERS
+            .iter()
+            .map(|h| h.as_bytes().to_vec())
+            .collect();
+        for odd in [
+            "X_Auth_Request_User",
+            "x_auth_request_email",
+            "X-Auth_Request-Groups",
+            "X_Forwarded_User",
+        ] {
+            names.push(odd.as_bytes().to_vec());
+        }
+        names.extend(extra.iter().map(|h| h.as_bytes().to_vec()));
+        names.push(b"accept".to_vec());
+        names.push(b"x-auth-request-userx".to_vec());
+        names.push(b"\xff\xfe".to_vec());
+        names
+    }
+
+    fn strip(cfg: &Config, names: &[Vec<u8>]) -> Strip {
+        let names: Vec<&[u8]> = names.iter().map(Vec::as_slice).collect();
+        Removals::new(cfg).strip(&names)
+    }
+
     #[test]
-    fn identity_headers_are_always_removed_and_verified_ones_set() {
+    fn identity_headers_in_any_spelling_are_removed_and_verified_ones_set() {
         let Ok(cfg) = parse(&minimal()) else {
             unreachable!()
         };
+        let names = spoofing(&["authorization"]);
+        let strip = strip(&cfg, &names);
         let plan = plan_identity(
             &cfg,
             &Removals::new(&cfg),
+            &strip,
             (&alice(0)).into(),
             CookieRewrite::Remove,
         );
         for h in IDENTITY_HEADERS {
             assert!(plan.removes(h), "{h}");
         }
-        assert!(!plan.removes("authorization"));
+        for h in [
+            "X_Auth_Request_User",
+            "x_auth_request_email",
+            "X-Auth_Request-Groups",
+            "X_Forwarded_User",
+        ] {
+            assert!(plan.removes(h), "{h}");
+        }
+        assert!(
+            !plan.removes("authorization"),
+            "kept unless the filter sets it"
+        );
+        assert!(!plan.removes("accept") && !plan.removes("x-auth-request-userx"));
         assert_eq!(
             plan.pairs(),
             vec![
@@ -246,9 +370,16 @@ mod tests {
                 ("x-auth-request-preferred-username", "alice"),
             ]
         );
-        let anon = plan_anonymous(&Removals::new(&cfg), CookieRewrite::Keep);
+        let anon = plan_anonymous(&Removals::new(&cfg), &strip, CookieRewrite::Keep);
         assert_eq!(anon.remove, plan.remove);
         assert!(anon.set.is_empty());
+        let clean = super::tests::strip(&cfg, &[b"accept".to_vec()]);
+        assert!(
+            plan_anonymous(&Removals::new(&cfg), &clean, CookieRewrite::Keep)
+                .remove
+                .is_empty(),
+            "nothing to remove when nothing was spoofed"
+        );
     }
 
     #[test]
@@ -261,7 +392,14 @@ mod tests {
         let mut s = alice(0);
         s.id_token = Some("id.tok.en".into());
         s.access_token = Some("acc".into());
-        let plan = plan_identity(&cfg, &Removals::new(&cfg), (&s).into(), CookieRewrite::Keep);
+        let strip = strip(&cfg, &spoofing(&["Authorization"]));
+        let plan = plan_identity(
+            &cfg,
+            &Removals::new(&cfg),
+            &strip,
+            (&s).into(),
+            CookieRewrite::Keep,
+        );
         assert!(plan.removes("authorization"));
         assert_eq!(
             plan.pairs(),
@@ -269,6 +407,11 @@ mod tests {
                 ("x-auth-request-access-token", "acc"),
                 ("authorization", "Bearer id.tok.en"),
             ]
+        );
+        let shown = format!("{plan:?}");
+        assert!(
+            !shown.contains("acc\"") && !shown.contains("id.tok.en"),
+            "{shown}"
         );
     }
 
@@ -279,7 +422,13 @@ mod tests {
         };
         let mut s = alice(0);
         s.preferred_username = "alice\r\nx-admin: 1".into();
-        let plan = plan_identity(&cfg, &Removals::new(&cfg), (&s).into(), CookieRewrite::Keep);
+        let plan = plan_identity(
+            &cfg,
+            &Removals::new(&cfg),
+            &Strip::default(),
+            (&s).into(),
+            CookieRewrite::Keep,
+        );
         assert!(plan.set.iter().all(|(_, v)| !v.contains(['\r', '\n'])));
     }
 }
@@ -300,7 +449,15 @@ mod claim_header_tests {
         let Ok(cfg) = parse(&v) else { unreachable!() };
         let mut s = alice(0);
         s.claims.insert("role".into(), "Admin".into());
-        let plan = plan_identity(&cfg, &Removals::new(&cfg), (&s).into(), CookieRewrite::Keep);
+        let names: Vec<&[u8]> = vec![b"x-webauth-role", b"X_Team", b"x_webauth_role"];
+        let strip = Removals::new(&cfg).strip(&names);
+        let plan = plan_identity(
+            &cfg,
+            &Removals::new(&cfg),
+            &strip,
+            (&s).into(),
+            CookieRewrite::Keep,
+        );
         let get = |h: &str| plan.value(h);
         assert_eq!(get("x-auth-request-user"), Some("alice@example.com"));
         assert_eq!(get("x-forwarded-user"), Some("alice@example.com"));
@@ -312,8 +469,10 @@ mod claim_header_tests {
             "a claim the token did not have sets nothing"
         );
         assert!(
-            plan.removes("x-webauth-role") && plan.removes("x-team"),
-            "claim headers are stripped from clients"
+            plan.removes("x-webauth-role")
+                && plan.removes("X_Team")
+                && plan.removes("x_webauth_role"),
+            "claim headers are stripped from clients in every spelling"
         );
     }
 }

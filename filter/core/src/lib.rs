@@ -2,6 +2,8 @@
 //! (the Wasm adapter, the CLI, benchmarks) passes in requests, the clock and randomness, and
 //! carries out the decisions that come back.
 
+#![cfg_attr(test, allow(clippy::arithmetic_side_effects))]
+
 pub mod bearer;
 pub mod callout;
 pub mod config;
@@ -9,11 +11,13 @@ pub mod cookies;
 pub mod duration;
 pub mod env;
 pub mod flow;
+pub mod head;
 pub mod headers;
 pub mod identity;
 pub mod jwt;
 pub mod login;
 pub mod pages;
+pub mod pairs;
 pub mod policy;
 pub mod provider;
 pub mod redirect;
@@ -26,7 +30,8 @@ pub mod shared;
 pub use callout::{CallOut, CallResult};
 pub use config::{Config, ConfigError};
 pub use env::{Entropy, EntropyError, UnixTime};
-pub use flow::{Decision, Gate, Outcome, PendingLogin, Request, Response};
+pub use flow::{Decision, Gate, Outcome, PendingBearer, PendingLogin, Request, Response};
+pub use head::{Head, HeadError};
 pub use headers::{CookieRewrite, HeaderPlan};
 pub use provider::{Fetch, Loaded, Provider, ProviderError, ProviderLoader};
 pub use shared::SharedStore;

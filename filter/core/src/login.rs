@@ -103,7 +103,7 @@ impl LoginCookies {
     }
 
     pub fn owns(&self, cookie: &str) -> bool {
-        cookie.len() > self.prefix.len() + 5
+        cookie.len() > self.prefix.len().saturating_add(5)
             && cookie.starts_with(&self.prefix)
             && cookie.ends_with("_csrf")
     }
@@ -232,7 +232,7 @@ mod tests {
             "{name}"
         );
         let header = format!("{name}={value}");
-        let jar = RequestCookies::parse(Some(&header));
+        let jar = RequestCookies::parse(Some(header.as_bytes()));
         let state = login.state.as_str().to_string();
         assert_eq!(
             lc.take(&jar, &state, 200).map(|(_, l)| l).ok(),
@@ -254,7 +254,7 @@ mod tests {
         );
         // The sealed value moved to another flow's cookie name does not open.
         let moved = format!("{}={value}", lc.cookie_name("someone-elses-state"));
-        let jar = RequestCookies::parse(Some(&moved));
+        let jar = RequestCookies::parse(Some(moved.as_bytes()));
         assert_eq!(
             lc.take(&jar, "someone-elses-state", 200).err(),
             Some(LoginStateError::Unreadable)
@@ -282,7 +282,7 @@ mod tests {
             .map(|(_, c, _)| c.as_str())
             .collect::<Vec<_>>()
             .join("; ");
-        let jar = RequestCookies::parse(Some(&h));
+        let jar = RequestCookies::parse(Some(h.as_bytes()));
         let mut evicted = lc.to_evict(&jar, 40);
         evicted.sort();
         // The two newest valid flows stay, beside the one being started.

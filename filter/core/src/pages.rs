@@ -66,6 +66,17 @@ main{{background:#fff;border-radius:8px;box-shadow:0 1px 4px #0002;padding:2rem 
     )
 }
 
+/// The page that ends a login when the session cookie is `SameSite=Strict`: it moves on to
+/// `url` by itself (a same-site navigation), with a link for browsers that do not.
+pub fn landing(url: &str) -> String {
+    let url = escape(url);
+    format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"referrer\" content=\"no-referrer\">\
+<meta http-equiv=\"refresh\" content=\"0;url={url}\"><title>Signed in</title></head>\
+<body><p>Signed in. <a href=\"{url}\">Continue</a></p></body></html>"
+    )
+}
+
 /// The JSON body for API clients: `{"error": code, "message": text}`.
 pub fn json(code: &str, message: &str, request_id: Option<&str>) -> String {
     let mut v = serde_json::json!({ "error": code, "message": message });
@@ -97,6 +108,16 @@ mod tests {
         assert!(body.contains("&lt;script&gt;"));
         assert!(body.contains("/oauth2/sign_out&quot;&gt;&lt;x"));
         assert!(body.contains("Request ID: <code>r1</code>"));
+    }
+
+    #[test]
+    fn the_landing_page_moves_on_to_an_escaped_url() {
+        let page = landing("/app?a=1&b=\"><script>");
+        assert!(
+            page.contains("content=\"0;url=/app?a=1&amp;b=&quot;&gt;&lt;script&gt;\""),
+            "{page}"
+        );
+        assert!(!page.contains("<script>"));
     }
 
     #[test]

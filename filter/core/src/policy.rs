@@ -93,11 +93,52 @@ impl Rules {
 }
 
 /// What applies where a request lands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Access<'a> {
     /// `skip_auth: true`: public.
     Public,
-    Rules(&'a Rules),
+    Rules(RuleSet<'a>),
+}
+
+/// The rules a request must satisfy: usually one place's, but every place a reading of its path
+/// falls under when servers may read the path differently (see `routes::readings`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleSet<'a> {
+    first: &'a Rules,
+    more: Vec<&'a Rules>,
+}
+
+impl<'a> RuleSet<'a> {
+    pub fn one(rules: &'a Rules) -> Self {
+        Self {
+            first: rules,
+            more: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, rules: &'a Rules) {
+        let known =
+            std::ptr::eq(self.first, rules) || self.more.iter().any(|r| std::ptr::eq(*r, rules));
+        if !known {
+            self.more.push(rules);
+        }
+    }
+
+    /// The first denial among the places, or `Ok` when every one allows the user.
+    pub fn authorize(&self, email: &str, groups: &[String]) -> Result<(), Denial> {
+        std::iter::once(self.first)
+            .chain(self.more.iter().copied())
+            .try_for_each(|r| r.authorize(email, groups))
+    }
+
+    /// How many places' rules apply.
+    pub fn len(&self) -> usize {
+        self.more.len().saturating_add(1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
 }
 
 /// A `policies` entry as written.
@@ -248,20 +289,57 @@ impl Policies {
         self.policies.iter().any(|p| p.path_prefix.is_some())
     }
 
-    /// The access of a request to `authority` and `path` (without query).
-    pub fn access(&self, authority: &str, path: &str) -> Access<'_> {
+    /// The policy a host and one reading of a path fall under: the first that matches, with
+    /// path prefixes compared exactly (`exact`) or in any letter case (as IIS and other
+    /// case-insensitive servers route).
+    fn find(&self, host: &str, reading: &str, exact: bool) -> Option<&Policy> {
+        self.policies.iter().find(|p| {
+            p.hosts.iter().any(|h| h.matches(host))
+                && p.path_prefix.as_deref().is_none_or(|prefix| {
+                    let head = reading.get(..prefix.len());
+                    match exact {
+                        true => head == Some(prefix),
+                        false => head.is_some_and(|h| h.eq_ignore_ascii_case(prefix)),
+                    }
+                })
+        })
+    }
+
+    /// The access of a request to `authority`, given every reading of its path (without query;
+    /// see `routes::readings`) and whether a skip route exempts each. Public only when every
+    /// reading is public; otherwise the rules of every place a reading falls under.
+    pub fn access(&self, authority: &str, readings: &[(&str, bool)]) -> Access<'_> {
         let host = host_without_port(authority).to_ascii_lowercase();
         let host = host.trim_end_matches('.');
-        let found = self.policies.iter().find(|p| {
-            p.hosts.iter().any(|h| h.matches(host))
-                && p.path_prefix
-                    .as_deref()
-                    .is_none_or(|prefix| path.starts_with(prefix))
-        });
-        match found {
-            Some(p) if p.skip_auth => Access::Public,
-            Some(p) => Access::Rules(&p.rules),
-            None => Access::Rules(&self.default),
+        let mut public = true;
+        let mut rules: Option<RuleSet<'_>> = None;
+        for (reading, skipped) in readings {
+            let folds: &[bool] = if self.uses_paths() {
+                &[true, false]
+            } else {
+                &[true]
+            };
+            for exact in folds {
+                let found = self.find(host, reading, *exact);
+                match found {
+                    Some(p) if p.skip_auth => {}
+                    other => {
+                        let r = other.map_or(&self.default, |p| &p.rules);
+                        match rules.as_mut() {
+                            Some(set) => set.add(r),
+                            None => rules = Some(RuleSet::one(r)),
+                        }
+                        // Case-folded matches only add rules; publicity is decided exactly.
+                        if *exact && !skipped {
+                            public = false;
+                        }
+                    }
+                }
+            }
+        }
+        match (public, rules) {
+            (true, _) | (_, None) => Access::Public,
+            (false, Some(set)) => Access::Rules(set),
         }
     }
 
@@ -335,6 +413,21 @@ mod tests {
         );
     }
 
+    /// The access for a path read every way servers may read it, without skip routes.
+    fn access<'p>(p: &'p Policies, host: &str, path: &str) -> Access<'p> {
+        let readings = crate::routes::readings(path);
+        let readings: Vec<(&str, bool)> = readings.iter().map(|r| (r.as_ref(), false)).collect();
+        p.access(host, &readings)
+    }
+
+    /// The one place's rules an access names.
+    fn only<'p>(a: Access<'p>) -> &'p Rules {
+        match a {
+            Access::Rules(set) if set.len() == 1 => set.first,
+            other => unreachable!("{other:?}"),
+        }
+    }
+
     #[test]
     fn first_matching_policy_wins_by_host_wildcard_and_prefix() {
         let p = compile(serde_json::json!([
@@ -345,39 +438,74 @@ mod tests {
         ]))
         .unwrap_or_else(|e| unreachable!("{e:?}"));
         assert_eq!(
-            p.access("grafana.example.test:443", "/public/x.css"),
+            access(&p, "grafana.example.test:443", "/public/x.css"),
             Access::Public
         );
-        let Access::Rules(r) = p.access("GRAFANA.example.test", "/d/1") else {
-            unreachable!()
-        };
+        let r = only(access(&p, "GRAFANA.example.test", "/d/1"));
         assert_eq!(r.allowed_groups, v(&["admins"]));
         assert_eq!(r.email_domains, v(&["*"]), "left out: the top level's");
-        let Access::Rules(r) = p.access("wiki.example.test", "/") else {
-            unreachable!()
-        };
+        let r = only(access(&p, "wiki.example.test", "/"));
         assert_eq!(r.email_domains, v(&["example.com"]));
-        let Access::Rules(r) = p.access("api.example.test", "/") else {
-            unreachable!()
-        };
+        let r = only(access(&p, "api.example.test", "/"));
         assert_eq!(
             r.email_domains,
             v(&["example.com"]),
             "the wildcard came first"
         );
-        let Access::Rules(r) = p.access("example.test", "/") else {
-            unreachable!()
-        };
+        let r = only(access(&p, "example.test", "/"));
         assert_eq!(
             r,
             p.default_rules(),
             "*.example.test does not match example.test itself"
         );
-        let Access::Rules(r) = p.access("evil-example.test", "/") else {
-            unreachable!()
-        };
+        let r = only(access(&p, "evil-example.test", "/"));
         assert_eq!(r, p.default_rules());
         assert!(p.uses_paths());
+    }
+
+    #[test]
+    fn a_path_servers_read_differently_gets_the_rules_of_every_reading() {
+        let p = compile(serde_json::json!([
+            {"hosts": ["app.test"], "path_prefix": "/public/", "skip_auth": true},
+            {"hosts": ["app.test"], "path_prefix": "/admin", "allowed_groups": ["admins"]},
+        ]))
+        .unwrap_or_else(|e| unreachable!("{e:?}"));
+        let admin = |a: Access<'_>| match a {
+            Access::Rules(set) => set.authorize("a@x.io", &v(&["everyone"])) == Err(Denial::Group),
+            Access::Public => false,
+        };
+        for path in [
+            "/admin/x",
+            "/public/..;/admin",
+            "/public/%2e%2e/admin",
+            "/public/..%2fadmin",
+            "/public/..\\admin",
+            "/public/x/../../admin",
+            "/ADMIN/x",
+            "/Admin;jsessionid=1",
+        ] {
+            assert!(
+                admin(access(&p, "app.test", path)),
+                "{path} must need the admins group"
+            );
+        }
+        assert_eq!(access(&p, "app.test", "/public/a;v=1"), Access::Public);
+        assert_eq!(access(&p, "app.test", "/public/./a"), Access::Public);
+        assert_ne!(
+            access(&p, "app.test", "/PUBLIC/a"),
+            Access::Public,
+            "publicity is exact"
+        );
+        let rule_count = |path| match access(&p, "app.test", path) {
+            Access::Rules(set) => set.len(),
+            Access::Public => 0,
+        };
+        assert_eq!(rule_count("/public/..;/admin"), 1, "the admin policy's");
+        assert_eq!(
+            rule_count("/ADMIN/x"),
+            2,
+            "the top level's and the admin policy's"
+        );
     }
 
     #[test]

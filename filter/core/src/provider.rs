@@ -24,6 +24,8 @@ pub struct Provider {
     /// `id_token_signing_alg_values_supported` that this filter can verify.
     pub algorithms: Vec<Algorithm>,
     pub scopes_supported: Vec<String>,
+    /// RFC 9207: the provider sends `iss` with every authorization response.
+    pub iss_parameter_supported: bool,
     pub keys: KeySet,
 }
 
@@ -32,8 +34,12 @@ pub struct Provider {
 pub enum ProviderError {
     Unreachable,
     Status(u16),
+    /// The answer was larger than `callout::MAX_RESPONSE_BODY` and was not read.
+    TooLarge,
     DiscoveryNotJson,
-    IssuerMismatch { discovered: String },
+    IssuerMismatch {
+        discovered: String,
+    },
     BadEndpoint(&'static str),
     NoSupportedAlgorithm,
     Jwks(JwksError),
@@ -44,6 +50,11 @@ impl fmt::Display for ProviderError {
         match self {
             Self::Unreachable => f.write_str("the IdP did not answer (connection failed, reset or timed out; check the ServiceEntry/DestinationRule or idp_cluster)"),
             Self::Status(s) => write!(f, "the IdP answered HTTP {s}"),
+            Self::TooLarge => write!(
+                f,
+                "the IdP's answer is larger than {} KiB and was not read",
+                crate::callout::MAX_RESPONSE_BODY / 1024
+            ),
             Self::DiscoveryNotJson => f.write_str("the discovery document is not the expected JSON"),
             Self::IssuerMismatch { discovered } => write!(
                 f,
@@ -70,6 +81,8 @@ struct Discovery {
     id_token_signing_alg_values_supported: Option<Vec<String>>,
     #[serde(default)]
     scopes_supported: Vec<String>,
+    #[serde(default)]
+    authorization_response_iss_parameter_supported: bool,
 }
 
 /// Discovered endpoints, before the JWKS is loaded.
@@ -81,6 +94,7 @@ struct Endpoints {
     end_session_endpoint: Option<Url>,
     algorithms: Vec<Algorithm>,
     scopes_supported: Vec<String>,
+    iss_parameter_supported: bool,
 }
 
 fn absolute(name: &'static str, value: &str) -> Result<Url, ProviderError> {
@@ -124,6 +138,7 @@ fn parse_discovery(
             .and_then(|e| absolute("end_session_endpoint", &e).ok()),
         algorithms,
         scopes_supported: d.scopes_supported,
+        iss_parameter_supported: d.authorization_response_iss_parameter_supported,
     })
 }
 
@@ -197,6 +212,7 @@ impl ProviderLoader {
                     // Without discovery, the common asymmetric algorithms are accepted.
                     algorithms: vec![Algorithm::RS256, Algorithm::ES256],
                     scopes_supported: Vec::new(),
+                    iss_parameter_supported: false,
                 }),
                 jwks.url.to_string(),
             ),
@@ -266,7 +282,9 @@ impl ProviderLoader {
         match (&self.endpoints, &self.provider) {
             (None, _) => Some(Fetch::Discovery),
             (Some(_), None) => Some(Fetch::Jwks),
-            (Some(_), Some(_)) if now_ms >= self.jwks_fetched_ms + millis(self.refresh) => {
+            (Some(_), Some(_))
+                if now_ms >= self.jwks_fetched_ms.saturating_add(millis(self.refresh)) =>
+            {
                 Some(Fetch::Jwks)
             }
             _ => None,
@@ -287,7 +305,7 @@ impl ProviderLoader {
     pub fn poll(&mut self, now_ms: u64, store: &mut dyn SharedStore) -> Option<(Fetch, CallOut)> {
         self.sync(store);
         let fetch = self.needed(now_ms)?;
-        let hold = millis(self.timeout) + 1_000;
+        let hold = millis(self.timeout).saturating_add(1_000);
         if claim(store, &self.key("lease"), now_ms, hold) != Claim::Won {
             return None;
         }
@@ -391,6 +409,7 @@ impl ProviderLoader {
             end_session_endpoint: e.end_session_endpoint.clone(),
             algorithms: e.algorithms.clone(),
             scopes_supported: e.scopes_supported.clone(),
+            iss_parameter_supported: e.iss_parameter_supported,
             keys,
         }));
         Ok(loaded)

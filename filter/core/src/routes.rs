@@ -1,6 +1,9 @@
 //! `api_routes` and `skip_auth_routes`: regular expressions on the request path (without the
-//! query), compiled once. Paths with dot segments or encoded separators never match a skip rule,
-//! so `/public/../admin` cannot borrow a public route's exemption.
+//! query), compiled once; and the readings of a path, what different upstream servers make of
+//! the same bytes. A skip rule must hold for every reading, so `/public/../admin`,
+//! `/public/%2e%2e/admin` or `/public/..;/admin` cannot borrow a public route's exemption.
+
+use std::borrow::Cow;
 
 use regex_lite::Regex;
 
@@ -62,17 +65,11 @@ impl Routes {
         self.api.iter().any(|r| r.is_match(path))
     }
 
-    pub fn skips_auth(&self, method: &str, path: &str) -> bool {
-        if self.skip_auth.is_empty() {
-            return false;
-        }
-        let path = path_only(path);
-        if is_ambiguous(path) {
-            return false;
-        }
+    /// Whether a skip rule exempts this reading of a path (see `readings`).
+    pub fn skips_auth(&self, method: &str, reading: &str) -> bool {
         self.skip_auth
             .iter()
-            .any(|r| r.method.as_deref().is_none_or(|m| m == method) && r.path.is_match(path))
+            .any(|r| r.method.as_deref().is_none_or(|m| m == method) && r.path.is_match(reading))
     }
 }
 
@@ -81,16 +78,89 @@ pub fn path_only(path: &str) -> &str {
     path.split(['?', '#']).next().unwrap_or(path)
 }
 
-/// A path whose meaning depends on who normalizes it: dot segments, encoded dots or slashes,
-/// backslashes, doubled slashes.
-pub fn is_ambiguous(path: &str) -> bool {
-    let lower = path.to_ascii_lowercase();
-    lower.contains("%2e")
-        || lower.contains("%2f")
-        || lower.contains("%5c")
-        || path.contains('\\')
+/// Whether servers may read the path as another one: percent-escapes, backslashes, `;`
+/// parameters, doubled slashes, dot segments.
+fn needs_reading(path: &str) -> bool {
+    path.contains(['%', '\\', ';'])
         || path.contains("//")
         || path.split('/').any(|seg| seg == "." || seg == "..")
+}
+
+/// What the servers behind a gateway may make of a path (without query): the path as sent; the
+/// path percent-decoded with `\` as `/`, `//` collapsed and dot segments resolved (how most
+/// servers route); and the same with each segment's `;parameters` cut first (Tomcat, Jetty,
+/// Spring: `/public/..;/admin` is `/admin` there). A plain path has one reading, itself.
+pub fn readings(path: &str) -> Vec<Cow<'_, str>> {
+    let mut out = vec![Cow::Borrowed(path)];
+    if !needs_reading(path) {
+        return out;
+    }
+    for reading in [normalize(path, false), normalize(path, true)] {
+        if !out.iter().any(|r| *r == reading) {
+            out.push(Cow::Owned(reading));
+        }
+    }
+    out
+}
+
+/// A path percent-decoded (bytes that are not UTF-8 become U+FFFD), `\` read as `/`, dot
+/// segments resolved, empty segments dropped; with `strip_params`, `;…` cut from each segment
+/// before decoding.
+fn normalize(path: &str, strip_params: bool) -> String {
+    let slashed = path.replace('\\', "/");
+    let cut: Vec<&str> = slashed
+        .split('/')
+        .map(|seg| match strip_params {
+            true => seg.split(';').next().unwrap_or_default(),
+            false => seg,
+        })
+        .collect();
+    let decoded = percent_decode(&cut.join("/")).replace('\\', "/");
+    let mut stack: Vec<&str> = Vec::new();
+    for seg in decoded.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                stack.pop();
+            }
+            s => stack.push(s),
+        }
+    }
+    let directory = decoded.ends_with('/') || decoded.ends_with("/.") || decoded.ends_with("/..");
+    let mut out = String::with_capacity(decoded.len());
+    for seg in &stack {
+        out.push('/');
+        out.push_str(seg);
+    }
+    if out.is_empty() || (directory && !out.ends_with('/')) {
+        out.push('/');
+    }
+    out
+}
+
+fn percent_decode(s: &str) -> String {
+    let mut out = Vec::with_capacity(s.len());
+    let mut rest = s.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        let escaped = tail
+            .split_first_chunk::<2>()
+            .filter(|_| b == b'%')
+            .and_then(|(hex, after)| {
+                let hex = std::str::from_utf8(hex).ok()?;
+                Some((u8::from_str_radix(hex, 16).ok()?, after))
+            });
+        match escaped {
+            Some((decoded, after)) => {
+                out.push(decoded);
+                rest = after;
+            }
+            None => {
+                out.push(b);
+                rest = tail;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -105,15 +175,26 @@ mod tests {
         r.unwrap_or_default()
     }
 
+    /// Whether every reading of `path` is exempt, as the policy check asks.
+    fn skips(r: &Routes, method: &str, path: &str) -> bool {
+        readings(path_only(path))
+            .iter()
+            .all(|p| r.skips_auth(method, p))
+    }
+
     #[test]
     fn skip_auth_with_and_without_method() {
         let r = routes(&[], &["^/healthz$", "GET=^/public/"]);
-        assert!(r.skips_auth("GET", "/healthz"));
-        assert!(r.skips_auth("POST", "/healthz"));
-        assert!(r.skips_auth("GET", "/public/a.css?v=1"));
-        assert!(!r.skips_auth("POST", "/public/a.css"));
-        assert!(!r.skips_auth("GET", "/healthz/x"));
-        assert!(!r.skips_auth("GET", "/admin?/public/"));
+        assert!(skips(&r, "GET", "/healthz"));
+        assert!(skips(&r, "POST", "/healthz"));
+        assert!(skips(&r, "GET", "/public/a.css?v=1"));
+        assert!(!skips(&r, "POST", "/public/a.css"));
+        assert!(!skips(&r, "GET", "/healthz/x"));
+        assert!(!skips(&r, "GET", "/admin?/public/"));
+        assert!(
+            skips(&r, "GET", "/public/app;jsessionid=1"),
+            "a Java session id stays public"
+        );
     }
 
     #[test]
@@ -126,10 +207,43 @@ mod tests {
             "/public/.%2e/admin",
             "/public/..%2fadmin",
             "/public//../admin",
-            "/public/./x",
             "/public/..\\admin",
+            "/public/..;/admin",
+            "/public/..;x=1/admin",
+            "/public;/../admin",
+            "/public/%2e%2e;/admin",
+            "/public/x/..%5c..%5cadmin",
+            "/%70ublic/../admin",
         ] {
-            assert!(!r.skips_auth("GET", p), "{p}");
+            assert!(!skips(&r, "GET", p), "{p}");
+        }
+    }
+
+    #[test]
+    fn readings_are_what_servers_route_on() {
+        let cases: &[(&str, &[&str])] = &[
+            ("/app", &["/app"]),
+            ("/a/b/", &["/a/b/"]),
+            (
+                "/public/..;/admin",
+                &["/public/..;/admin", "/public/..;/admin", "/admin"],
+            ),
+            ("/a/%2e%2e/b", &["/a/%2e%2e/b", "/b"]),
+            ("/a//b/./c/", &["/a//b/./c/", "/a/b/c/"]),
+            ("/a\\..\\b", &["/a\\..\\b", "/b"]),
+            ("/x;v=1/y", &["/x;v=1/y", "/x;v=1/y", "/x/y"]),
+            ("/caf%e9", &["/caf%e9", "/caf\u{fffd}"]),
+            ("/..", &["/..", "/"]),
+        ];
+        for (path, expected) in cases {
+            let got: Vec<String> = readings(path).into_iter().map(|c| c.into_owned()).collect();
+            let mut want: Vec<String> = Vec::new();
+            for e in expected.iter() {
+                if !want.iter().any(|w| w == e) {
+                    want.push(e.to_string());
+                }
+            }
+            assert_eq!(got, want, "{path}");
         }
     }
 

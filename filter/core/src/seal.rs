@@ -63,7 +63,7 @@ impl Sealer {
             )
             // Encryption fails only for messages over 256 GiB.
             .map_err(|_| EntropyError)?;
-        let mut out = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
+        let mut out = Vec::with_capacity(ciphertext.len().saturating_add(1 + NONCE_LEN));
         out.push(VERSION);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&ciphertext);

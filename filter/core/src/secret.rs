@@ -1,5 +1,5 @@
-//! Secret values as types that never print: the client secret, the cookie keys, and the
-//! one-time values of a login (state, nonce, PKCE verifier).
+//! Secret values as types that never print: the client secret, the cookie keys, the one-time
+//! values of a login (state, nonce, PKCE verifier) and the IdP's tokens.
 
 use std::fmt;
 
@@ -123,6 +123,55 @@ impl fmt::Debug for OneTimeValue {
     }
 }
 
+/// A token from the IdP, or a bearer token from a client: a credential that never prints.
+macro_rules! token_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn new(value: impl Into<String>) -> Self {
+                Self(value.into())
+            }
+            /// The token itself, for the header or call-out that carries it.
+            pub fn expose(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(concat!(stringify!($name), "([redacted])"))
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                Self(s.to_string())
+            }
+        }
+    };
+}
+
+token_type!(
+    /// An ID token (a JWT the IdP signed for this client).
+    IdToken
+);
+token_type!(
+    /// An OAuth access token.
+    AccessToken
+);
+token_type!(
+    /// An OAuth refresh token.
+    RefreshToken
+);
+token_type!(
+    /// A bearer token a client presented, kept while its issuer's keys are refetched.
+    BearerToken
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +184,9 @@ mod tests {
         assert!(c.is_ok());
         let v = OneTimeValue::from_random(&[1u8; 32]);
         assert!(!format!("{v:?}").contains(v.as_str()));
+        let t = IdToken::new("eyJ.secret.sig");
+        assert!(!format!("{t:?}").contains("secret"));
+        assert!(!format!("{:?}", RefreshToken::new("rt-123")).contains("rt-123"));
     }
 
     #[test]

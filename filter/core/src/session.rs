@@ -9,12 +9,15 @@ use serde::{Deserialize, Serialize};
 use crate::cookies::RequestCookies;
 use crate::env::{Entropy, EntropyError, UnixTime};
 use crate::seal::Sealer;
+use crate::secret::{AccessToken, IdToken, RefreshToken};
 
 /// The longest cookie value written in one cookie; browsers keep at least 4096 bytes for name,
 /// value and attributes together.
 pub const MAX_COOKIE_VALUE: usize = 3800;
 /// A bound on the number of parts read back, against hostile requests.
 const MAX_PARTS: usize = 16;
+/// How many cookies of the session's name are tried (a parent domain's, a sibling's, ours).
+const MAX_CANDIDATES: usize = 4;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
@@ -23,6 +26,9 @@ pub struct Session {
     pub id: String,
     #[serde(rename = "u")]
     pub user: String,
+    /// The ID token's `sub`: a refresh must return the same (OIDC Core §12.2).
+    #[serde(rename = "s", default)]
+    pub sub: String,
     #[serde(rename = "e", default)]
     pub email: String,
     #[serde(rename = "g", default)]
@@ -43,11 +49,11 @@ pub struct Session {
     #[serde(rename = "te", default, skip_serializing_if = "Option::is_none")]
     pub tokens_expire_at: Option<UnixTime>,
     #[serde(rename = "it", default, skip_serializing_if = "Option::is_none")]
-    pub id_token: Option<String>,
+    pub id_token: Option<IdToken>,
     #[serde(rename = "at", default, skip_serializing_if = "Option::is_none")]
-    pub access_token: Option<String>,
+    pub access_token: Option<AccessToken>,
     #[serde(rename = "rt", default, skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<RefreshToken>,
 }
 
 /// Why no session was read. All mean "not signed in"; the variant is for the log line.
@@ -132,19 +138,43 @@ impl SessionCodec {
             .collect())
     }
 
-    /// The sealed value: the plain cookie, or the parts `_0`, `_1`, … joined.
-    fn sealed_value(&self, cookies: &RequestCookies<'_>) -> Option<String> {
-        if let Some(v) = cookies.get(&self.name) {
-            return Some(v.to_string());
-        }
-        let mut joined = String::new();
-        for i in 0..MAX_PARTS {
-            match cookies.get(&self.part_name(i)) {
-                Some(part) => joined.push_str(part),
-                None => break,
+    /// The sealed values the request may carry, in the order they are tried: each cookie of the
+    /// session's name (a browser may hold a parent domain's and a host's), then the parts
+    /// `_0`, `_1`, … joined, by occurrence (the first of each, then the second of each).
+    fn candidates(&self, cookies: &RequestCookies<'_>) -> Vec<String> {
+        let mut out: Vec<String> = cookies
+            .get_all(&self.name)
+            .take(MAX_CANDIDATES)
+            .map(str::to_string)
+            .collect();
+        let parts: Vec<Vec<&str>> = (0..MAX_PARTS)
+            .map(|i| {
+                cookies
+                    .get_all(&self.part_name(i))
+                    .take(MAX_CANDIDATES)
+                    .collect::<Vec<_>>()
+            })
+            .take_while(|values| !values.is_empty())
+            .collect();
+        for k in 0..MAX_CANDIDATES {
+            if out.len() >= MAX_CANDIDATES || parts.is_empty() {
+                break;
+            }
+            let mut joined = String::new();
+            for values in &parts {
+                match values.get(k).or_else(|| values.first()) {
+                    Some(v) => joined.push_str(v),
+                    None => break,
+                }
+            }
+            if !out.contains(&joined) {
+                out.push(joined);
+            }
+            if parts.iter().all(|v| v.len() <= k.saturating_add(1)) {
+                break;
             }
         }
-        (!joined.is_empty()).then_some(joined)
+        out
     }
 
     pub fn decode(
@@ -152,12 +182,29 @@ impl SessionCodec {
         cookies: &RequestCookies<'_>,
         now: UnixTime,
     ) -> Result<Opened, SessionError> {
-        let sealed = self.sealed_value(cookies).ok_or(SessionError::Absent)?;
+        let candidates = self.candidates(cookies);
+        if candidates.is_empty() {
+            return Err(SessionError::Absent);
+        }
+        // The first candidate that opens counts; a foreign or stale cookie of the same name
+        // does not hide ours.
+        let mut why = SessionError::Unreadable;
+        for sealed in &candidates {
+            match self.open(sealed, now) {
+                Ok(opened) => return Ok(opened),
+                Err(SessionError::Expired) => why = SessionError::Expired,
+                Err(_) => {}
+            }
+        }
+        Err(why)
+    }
+
+    fn open(&self, sealed: &str, now: UnixTime) -> Result<Opened, SessionError> {
         let (index, plain) = self
             .sealers
             .iter()
             .enumerate()
-            .find_map(|(i, s)| s.open(&sealed, &self.name).ok().map(|p| (i, p)))
+            .find_map(|(i, s)| s.open(sealed, &self.name).ok().map(|p| (i, p)))
             .ok_or(SessionError::Unreadable)?;
         let session: Session =
             serde_json::from_slice(&plain).map_err(|_| SessionError::Unreadable)?;
@@ -199,6 +246,7 @@ pub(crate) mod tests {
         Session {
             id: "sid-1".into(),
             user: "00u-alice".into(),
+            sub: "00u-alice".into(),
             email: "alice@example.com".into(),
             groups: vec!["admins".into(), "everyone".into()],
             preferred_username: "alice".into(),
@@ -229,7 +277,7 @@ pub(crate) mod tests {
         assert_eq!(cookies.len(), 1);
         let h = header(&cookies);
         assert_eq!(
-            c.decode(&RequestCookies::parse(Some(&h)), 1001)
+            c.decode(&RequestCookies::parse(Some(h.as_bytes())), 1001)
                 .map(|o| o.session),
             Ok(s)
         );
@@ -243,7 +291,7 @@ pub(crate) mod tests {
             .unwrap_or_default();
         let h = header(&cookies);
         assert_eq!(
-            c.decode(&RequestCookies::parse(Some(&h)), 4600),
+            c.decode(&RequestCookies::parse(Some(h.as_bytes())), 4600),
             Err(SessionError::Expired)
         );
         let tampered = h.replacen("=A", "=B", 1);
@@ -253,11 +301,11 @@ pub(crate) mod tests {
             tampered
         };
         assert_eq!(
-            c.decode(&RequestCookies::parse(Some(&tampered)), 1001),
+            c.decode(&RequestCookies::parse(Some(tampered.as_bytes())), 1001),
             Err(SessionError::Unreadable)
         );
         assert_eq!(
-            c.decode(&RequestCookies::parse(Some("x=1")), 1001),
+            c.decode(&RequestCookies::parse(Some(b"x=1")), 1001),
             Err(SessionError::Absent)
         );
         let other = CookieSecret::from_base64("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
@@ -273,7 +321,7 @@ pub(crate) mod tests {
                 .unwrap_or_default(),
         );
         assert_eq!(
-            c.decode(&RequestCookies::parse(Some(&f)), 1001),
+            c.decode(&RequestCookies::parse(Some(f.as_bytes())), 1001),
             Err(SessionError::Unreadable)
         );
     }
@@ -285,21 +333,21 @@ pub(crate) mod tests {
         s.groups = (0..50)
             .map(|i| format!("group-with-a-long-name-{i:03}"))
             .collect();
-        s.id_token = Some("i".repeat(1500));
-        s.access_token = Some("a".repeat(1500));
-        s.refresh_token = Some("r".repeat(300));
+        s.id_token = Some(IdToken::new("i".repeat(1500)));
+        s.access_token = Some(AccessToken::new("a".repeat(1500)));
+        s.refresh_token = Some(RefreshToken::new("r".repeat(300)));
         let cookies = c.encode(&s, &mut SeededEntropy(3)).unwrap_or_default();
         assert!(cookies.len() >= 2, "{}", cookies.len());
         assert_eq!(cookies[0].0, "_oauth2_proxy_0");
         assert!(cookies.iter().all(|(_, v)| v.len() <= MAX_COOKIE_VALUE));
         let h = format!("other=1; {}", header(&cookies));
-        let parsed = RequestCookies::parse(Some(&h));
+        let parsed = RequestCookies::parse(Some(h.as_bytes()));
         assert_eq!(c.decode(&parsed, 1001).map(|o| o.session), Ok(s));
         assert_eq!(c.present(&parsed).count(), cookies.len());
         // A missing middle part breaks the seal: the session is unreadable, never partial.
         let without_first = header(cookies.get(1..).unwrap_or_default());
         assert!(c
-            .decode(&RequestCookies::parse(Some(&without_first)), 1001)
+            .decode(&RequestCookies::parse(Some(without_first.as_bytes())), 1001)
             .is_err());
     }
 
@@ -320,7 +368,7 @@ pub(crate) mod tests {
             vec![Sealer::new(&old_secret.derive("session"))],
             "_oauth2_proxy".into(),
         );
-        let opened = rotated.decode(&RequestCookies::parse(Some(&h)), 1001);
+        let opened = rotated.decode(&RequestCookies::parse(Some(h.as_bytes())), 1001);
         assert_eq!(opened.as_ref().map(|o| o.stale_key), Ok(true));
         let fresh = header(
             &rotated
@@ -329,14 +377,64 @@ pub(crate) mod tests {
         );
         assert_eq!(
             rotated
-                .decode(&RequestCookies::parse(Some(&fresh)), 1001)
+                .decode(&RequestCookies::parse(Some(fresh.as_bytes())), 1001)
                 .map(|o| o.stale_key),
             Ok(false)
         );
         // The old deployment cannot read the new cookie.
         assert_eq!(
-            old.decode(&RequestCookies::parse(Some(&fresh)), 1001).err(),
+            old.decode(&RequestCookies::parse(Some(fresh.as_bytes())), 1001)
+                .err(),
             Some(SessionError::Unreadable)
+        );
+    }
+
+    #[test]
+    fn a_foreign_cookie_of_the_same_name_does_not_hide_ours() {
+        let c = codec();
+        let ours = header(
+            &c.encode(&alice(1000), &mut SeededEntropy(9))
+                .unwrap_or_default(),
+        );
+        let other = CookieSecret::from_base64("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+        let Ok(other) = other else { unreachable!() };
+        let parent = SessionCodec::new(
+            Sealer::new(&other.derive("session")),
+            Vec::new(),
+            "_oauth2_proxy".into(),
+        );
+        let theirs = header(
+            &parent
+                .encode(&alice(1000), &mut SeededEntropy(10))
+                .unwrap_or_default(),
+        );
+        for h in [
+            format!("{theirs}; {ours}"),
+            format!("{ours}; {theirs}"),
+            format!("_oauth2_proxy=garbage; {ours}"),
+        ] {
+            assert!(
+                c.decode(&RequestCookies::parse(Some(h.as_bytes())), 1001)
+                    .is_ok(),
+                "{h}"
+            );
+        }
+        assert_eq!(
+            c.decode(&RequestCookies::parse(Some(theirs.as_bytes())), 1001)
+                .err(),
+            Some(SessionError::Unreadable)
+        );
+    }
+
+    #[test]
+    fn session_debug_never_shows_a_token() {
+        let mut s = alice(0);
+        s.id_token = Some(IdToken::new("eyJ-id-token"));
+        s.refresh_token = Some(RefreshToken::new("refresh-123"));
+        let shown = format!("{s:?}");
+        assert!(
+            !shown.contains("eyJ-id-token") && !shown.contains("refresh-123"),
+            "{shown}"
         );
     }
 

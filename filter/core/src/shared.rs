@@ -75,7 +75,7 @@ pub fn claim(store: &mut dyn SharedStore, key: &str, now_ms: u64, hold_ms: u64) 
         }
     }
     let lease = Lease {
-        until_ms: now_ms + hold_ms,
+        until_ms: now_ms.saturating_add(hold_ms),
         done: false,
     };
     if store.set(key, &lease.encode(), Some(cas)) {
@@ -88,7 +88,7 @@ pub fn claim(store: &mut dyn SharedStore, key: &str, now_ms: u64, hold_ms: u64) 
 /// Ends a lease: `done` keeps others off for `for_ms`; otherwise they may retry after `for_ms`.
 pub fn settle(store: &mut dyn SharedStore, key: &str, now_ms: u64, done: bool, for_ms: u64) {
     let lease = Lease {
-        until_ms: now_ms + for_ms,
+        until_ms: now_ms.saturating_add(for_ms),
         done,
     };
     store.set(key, &lease.encode(), None);

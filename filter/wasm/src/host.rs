@@ -1,11 +1,13 @@
-//! Result-returning wrappers over the host calls the filter uses, plus the clock and randomness
-//! handed to the core.
+//! The host as the filter uses it: every call returns a `Result` and reads bytes (see `abi`),
+//! plus the clock and randomness handed to the core.
 
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
-use oidc_gate_core::{CallOut, Entropy, EntropyError, SharedStore, UnixTime};
+use oidc_gate_core::callout::MAX_RESPONSE_BODY;
+use oidc_gate_core::{pairs, CallOut, Entropy, EntropyError, SharedStore, UnixTime};
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, MapType, Status};
+
+use crate::abi::{self, HostStatus};
 
 /// Randomness from WASI `random_get` (the host's BoringSSL `RAND_bytes`).
 pub struct WasiEntropy;
@@ -19,10 +21,7 @@ impl Entropy for WasiEntropy {
 /// The host's wall clock, since the Unix epoch. A host that cannot tell the time gets epoch 0,
 /// under which every session and token is expired: closed, not open.
 pub fn now() -> Duration {
-    hostcalls::get_current_time()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .unwrap_or_default()
+    Duration::from_nanos(abi::now_nanos().unwrap_or(0))
 }
 
 pub fn now_secs() -> UnixTime {
@@ -33,7 +32,8 @@ pub fn now_millis() -> u64 {
     u64::try_from(now().as_millis()).unwrap_or(u64::MAX)
 }
 
-pub fn dispatch(call: &CallOut) -> Result<u32, Status> {
+/// Dispatches a call-out through the SDK, whose dispatcher routes the answer to this context.
+pub fn dispatch(call: &CallOut) -> Result<u32, String> {
     let headers: Vec<(&str, &str)> = call
         .headers
         .iter()
@@ -41,36 +41,71 @@ pub fn dispatch(call: &CallOut) -> Result<u32, Status> {
         .collect();
     let body = (!call.body.is_empty()).then_some(call.body.as_slice());
     hostcalls::dispatch_http_call(&call.cluster, headers, body, vec![], call.timeout)
+        .map_err(|status| format!("{status:?}"))
 }
 
-/// The `:status` and body of a call-out's answer; `None` status when the call failed.
-pub fn call_response(body_size: usize) -> (Option<u16>, Vec<u8>) {
-    let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
+/// A call-out's answer: its `:status` (`None` when the call failed) and its body, read only
+/// when it is at most `MAX_RESPONSE_BODY` bytes (`oversized` otherwise).
+pub struct CallAnswer {
+    pub status: Option<u16>,
+    pub body: Vec<u8>,
+    pub oversized: bool,
+}
+
+pub fn call_answer(body_size: usize) -> CallAnswer {
+    let status = abi::header_value(abi::CALL_RESPONSE_HEADERS, b":status")
         .ok()
         .flatten()
-        .and_then(|s| s.parse().ok());
-    let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    (status, body)
+        .and_then(|s| std::str::from_utf8(&s).ok()?.parse().ok());
+    let oversized = body_size > MAX_RESPONSE_BODY;
+    let body = if oversized {
+        Vec::new()
+    } else {
+        abi::buffer(abi::CALL_RESPONSE_BODY, MAX_RESPONSE_BODY).unwrap_or_default()
+    };
+    CallAnswer {
+        status,
+        body,
+        oversized,
+    }
 }
 
-pub fn request_headers() -> Vec<(String, String)> {
-    hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default()
+/// The request's headers as the host serializes them.
+pub fn request_header_map() -> Result<Vec<u8>, HostStatus> {
+    abi::header_map(abi::REQUEST_HEADERS)
 }
 
-pub fn set_request_header(name: &str, value: Option<&str>) -> Result<(), Status> {
-    hostcalls::set_map_value(MapType::HttpRequestHeaders, name, value)
+pub fn set_request_header(name: &str, value: &[u8]) -> Result<(), HostStatus> {
+    abi::replace_header(abi::REQUEST_HEADERS, name.as_bytes(), value)
 }
 
-pub fn send_response(status: u16, headers: &[(String, String)], body: &str) -> Result<(), Status> {
-    let headers: Vec<(&str, &str)> = headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let body = (!body.is_empty()).then_some(body.as_bytes());
-    hostcalls::send_http_response(u32::from(status), headers, body)
+pub fn remove_request_header(name: &str) -> Result<(), HostStatus> {
+    abi::remove_header(abi::REQUEST_HEADERS, name.as_bytes())
+}
+
+pub fn add_response_header(name: &str, value: &str) -> Result<(), HostStatus> {
+    abi::add_header(abi::RESPONSE_HEADERS, name.as_bytes(), value.as_bytes())
+}
+
+pub fn send_response(
+    status: u16,
+    headers: &[(String, String)],
+    body: &str,
+) -> Result<(), HostStatus> {
+    abi::send_local_response(
+        u32::from(status),
+        &pairs::serialize(headers),
+        body.as_bytes(),
+    )
+}
+
+pub fn resume_request() -> Result<(), HostStatus> {
+    abi::resume_request()
+}
+
+/// The plugin configuration; only answered inside `on_configure`.
+pub fn plugin_configuration() -> Vec<u8> {
+    abi::buffer(abi::PLUGIN_CONFIGURATION, usize::MAX).unwrap_or_default()
 }
 
 /// proxy-wasm shared data: one store for every VM of this Envoy.
@@ -78,21 +113,10 @@ pub struct HostShared;
 
 impl SharedStore for HostShared {
     fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
-        match hostcalls::get_shared_data(key) {
-            Ok((Some(value), Some(cas))) => Some((value, cas)),
-            _ => None,
-        }
+        abi::shared_get(key).ok().flatten()
     }
 
     fn set(&mut self, key: &str, value: &[u8], cas: Option<u32>) -> bool {
-        hostcalls::set_shared_data(key, Some(value), cas).is_ok()
+        abi::shared_set(key, value, cas.unwrap_or(0)).is_ok()
     }
-}
-
-pub fn add_response_header(name: &str, value: &str) -> Result<(), Status> {
-    hostcalls::add_map_value(MapType::HttpResponseHeaders, name, value)
-}
-
-pub fn resume_request() -> Result<(), Status> {
-    hostcalls::resume_http_request()
 }

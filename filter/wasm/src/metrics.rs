@@ -5,8 +5,15 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::MetricType;
+use crate::abi;
+
+/// proxy-wasm metric kinds.
+#[derive(Clone, Copy)]
+enum MetricType {
+    Counter = 0,
+    Gauge = 1,
+    Histogram = 2,
+}
 
 thread_local! {
     /// Metric ids by kind and name; looked up by `&str`, so a known metric costs no allocation.
@@ -14,17 +21,12 @@ thread_local! {
 }
 
 fn id(name: &str, kind: MetricType) -> Option<u32> {
-    let slot = match kind {
-        MetricType::Counter => 0,
-        MetricType::Gauge => 1,
-        // Histogram (the type is non-exhaustive).
-        _ => 2,
-    };
+    let slot = kind as usize;
     IDS.with(|ids| {
         if let Some(id) = ids.borrow().get(slot).and_then(|m| m.get(name)) {
             return Some(*id);
         }
-        let id = hostcalls::define_metric(kind, name).ok()?;
+        let id = abi::define_metric(kind as u32, name).ok()?;
         if let Some(m) = ids.borrow_mut().get_mut(slot) {
             m.insert(name.to_string(), id);
         }
@@ -34,19 +36,19 @@ fn id(name: &str, kind: MetricType) -> Option<u32> {
 
 pub fn count(name: &str) {
     if let Some(id) = id(name, MetricType::Counter) {
-        let _ = hostcalls::increment_metric(id, 1);
+        let _ = abi::increment_metric(id, 1);
     }
 }
 
 pub fn gauge(name: &str, value: u64) {
     if let Some(id) = id(name, MetricType::Gauge) {
-        let _ = hostcalls::record_metric(id, value);
+        let _ = abi::record_metric(id, value);
     }
 }
 
 pub fn histogram(name: &str, value: u64) {
     if let Some(id) = id(name, MetricType::Histogram) {
-        let _ = hostcalls::record_metric(id, value);
+        let _ = abi::record_metric(id, value);
     }
 }
 

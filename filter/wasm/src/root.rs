@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use log::{error, info, warn};
 use oidc_gate_core::{CallResult, Config, Fetch, Gate, Loaded, ProviderError, ProviderLoader};
-use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{BufferType, ContextType, LogLevel};
+use proxy_wasm::types::{ContextType, LogLevel};
 
-use crate::host::{self, HostShared};
+use crate::abi;
+use crate::host::{self, CallAnswer, HostShared};
 use crate::metrics;
 use crate::stream::Stream;
 
@@ -52,9 +52,9 @@ pub fn log_loaded(fetch: Fetch, result: &Result<Loaded, ProviderError>) {
     }
 }
 
-pub fn log_refused_call(what: &str, cluster: &str, status: proxy_wasm::types::Status) {
+pub fn log_refused_call(what: &str, cluster: &str, status: &str) {
     error!(
-        "cannot call the IdP for {what}: Envoy refused the call-out to cluster {cluster:?} ({status:?}); define the cluster (Istio: a ServiceEntry for the IdP host) or set idp_cluster"
+        "cannot call the IdP for {what}: Envoy refused the call-out to cluster {cluster:?} ({status}); define the cluster (Istio: a ServiceEntry for the IdP host) or set idp_cluster"
     );
 }
 
@@ -80,7 +80,7 @@ impl Root {
                     self.calls.insert(token, (index, fetch, now));
                 }
                 Err(status) => {
-                    log_refused_call(&format!("{fetch:?}"), &call.cluster, status);
+                    log_refused_call(&format!("{fetch:?}"), &call.cluster, &status);
                     let _ = loader.borrow_mut().on_response(
                         fetch,
                         CallResult::failed(),
@@ -90,6 +90,18 @@ impl Root {
                 }
             }
         }
+    }
+}
+
+/// The SDK's level for the host's (0 trace … 5 critical).
+fn log_level(level: u32) -> LogLevel {
+    match level {
+        0 => LogLevel::Trace,
+        1 => LogLevel::Debug,
+        2 => LogLevel::Info,
+        3 => LogLevel::Warn,
+        4 => LogLevel::Error,
+        _ => LogLevel::Critical,
     }
 }
 
@@ -112,11 +124,16 @@ impl Context for Root {
         else {
             return;
         };
-        let (status, body) = host::call_response(body_size);
-        metrics::idp_call(endpoint_name(fetch), started, host::now_millis(), status);
-        let result = CallResult {
+        let CallAnswer {
             status,
-            body: &body,
+            body,
+            oversized,
+        } = host::call_answer(body_size);
+        metrics::idp_call(endpoint_name(fetch), started, host::now_millis(), status);
+        let result = match (status, oversized) {
+            (Some(s), true) => CallResult::too_large(s),
+            (Some(s), false) => CallResult::status(s, &body),
+            (None, _) => CallResult::failed(),
         };
         let loaded =
             loader
@@ -132,19 +149,17 @@ impl Context for Root {
 
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
-        if let Ok(level) = hostcalls::get_log_level() {
-            proxy_wasm::set_log_level(level);
+        if let Ok(level) = abi::log_level() {
+            proxy_wasm::set_log_level(log_level(level));
         }
-        let raw = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+        let raw = host::plugin_configuration();
+        // A variable that is not UTF-8 counts as unset.
         let env = |name: &str| std::env::var(name).ok();
         let config = match Config::parse(&raw, &env) {
             Ok(c) => c,
             Err(e) => {
                 // Logged at critical so it shows at Envoy's default log level.
-                let _ = hostcalls::log(LogLevel::Critical, &e.to_string());
+                let _ = abi::log(abi::LOG_CRITICAL, &e.to_string());
                 return false;
             }
         };
@@ -162,7 +177,7 @@ impl RootContext for Root {
             .collect();
         self.gate = Some(Rc::new(Gate::new(config)));
         // Fetches start from ticks: on_configure also runs in a throw-away canary VM.
-        hostcalls::set_tick_period(TICK).is_ok()
+        abi::set_tick_period_ms(u32::try_from(TICK.as_millis()).unwrap_or(500)).is_ok()
     }
 
     fn on_tick(&mut self) {

@@ -1,20 +1,26 @@
-//! One HTTP request: read the head, let the core decide, carry the decision out (including the
-//! call-outs of a login or a refresh, and cookies added to the upstream's response).
+//! One HTTP request: read the head as bytes, let the core decide, carry the decision out
+//! (including the call-outs of a login, a refresh or a bearer token's key refetch, and cookies
+//! added to the upstream's response).
 
 use std::rc::Rc;
+use std::sync::Arc;
 
 use log::{debug, info, warn};
 use oidc_gate_core::flow::{Keys, LoginStep, PendingRefresh};
+use oidc_gate_core::head::for_log;
 use oidc_gate_core::{
-    CallResult, CookieRewrite, Decision, Fetch, Gate, HeaderPlan, Outcome, PendingLogin, Request,
-    Response,
+    CallResult, CookieRewrite, Decision, Fetch, Gate, Head, HeaderPlan, Outcome, PendingBearer,
+    PendingLogin, Provider, Response,
 };
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
-use crate::host::{self, HostShared, WasiEntropy};
+use crate::host::{self, CallAnswer, HostShared, WasiEntropy};
 use crate::metrics;
 use crate::root::{log_loaded, log_refused_call, SharedLoader};
+
+/// How much of a host or path a log line shows.
+const LOG_FIELD_MAX: usize = 200;
 
 /// What this request waits for (with the call-out's token and start time in ms).
 enum Waiting {
@@ -24,6 +30,19 @@ enum Waiting {
     Keys(u32, u64, Box<PendingLogin>),
     /// The token endpoint's answer to a refresh.
     Refresh(u32, u64, Box<PendingRefresh>),
+    /// The JWKS of loader `usize`, refetched because a bearer token names an unknown key.
+    BearerKeys(u32, u64, usize, Box<PendingBearer>),
+}
+
+impl Waiting {
+    fn token(&self) -> u32 {
+        match self {
+            Self::Token(t, ..)
+            | Self::Keys(t, ..)
+            | Self::Refresh(t, ..)
+            | Self::BearerKeys(t, ..) => *t,
+        }
+    }
 }
 
 pub struct Stream {
@@ -37,8 +56,6 @@ pub struct Stream {
     host: String,
     path: String,
     request_id: String,
-    /// The names of the request's headers.
-    present: Vec<String>,
 }
 
 impl Stream {
@@ -51,12 +68,11 @@ impl Stream {
             response_cookies: Vec::new(),
             host: String::new(),
             path: String::new(),
-            request_id: String::new(),
-            present: Vec::new(),
+            request_id: "-".into(),
         }
     }
 
-    fn provider(&self) -> Option<std::sync::Arc<oidc_gate_core::Provider>> {
+    fn provider(&self) -> Option<Arc<Provider>> {
         let mut loader = self.loader.borrow_mut();
         if loader.provider().is_none() {
             // Another worker may have published it since this VM's last tick.
@@ -65,12 +81,28 @@ impl Stream {
         loader.provider().cloned()
     }
 
+    /// The keys of the `extra_jwt_issuers` loaders, as loaded now.
+    fn extra_providers(&self) -> Vec<Option<Arc<Provider>>> {
+        self.extra
+            .iter()
+            .map(|l| l.as_ref().and_then(|l| l.borrow().provider().cloned()))
+            .collect()
+    }
+
+    /// Loader 0 is the main issuer's, `i + 1` the `extra_jwt_issuers` entry `i`'s.
+    fn loader_at(&self, index: usize) -> Option<SharedLoader> {
+        match index.checked_sub(1) {
+            None => Some(self.loader.clone()),
+            Some(i) => self.extra.get(i).cloned().flatten(),
+        }
+    }
+
     /// One line and one metric per decision.
     fn log(&self, outcome: &Outcome, status: Option<u16>, user: Option<&str>) {
         metrics::count(&outcome.metric());
         let (host, path, code) = (&self.host, &self.path, outcome.code());
         let id = &self.request_id;
-        let user = user.unwrap_or("-");
+        let user = for_log(user.unwrap_or("-"), LOG_FIELD_MAX);
         let status = status
             .map(|s| s.to_string())
             .unwrap_or_else(|| "upstream".into());
@@ -100,22 +132,20 @@ impl Stream {
     /// Applies the header plan; if the host refuses a change, the request is answered 500
     /// rather than forwarded half-rewritten.
     fn forward(&mut self, plan: HeaderPlan, set_cookies: Vec<String>) -> Action {
-        // Only headers the request has need a removal call, and a header the plan sets is
-        // replaced anyway: host calls are the costly part of the hot path.
-        let present = &self.present;
+        // A header the plan sets is replaced anyway: host calls are the costly part.
         let mut ok = plan
             .remove
             .iter()
-            .filter(|h| present.iter().any(|p| p == *h) && plan.value(h).is_none())
-            .all(|h| host::set_request_header(h, None).is_ok());
+            .filter(|h| plan.value(h).is_none())
+            .all(|h| host::remove_request_header(h).is_ok());
         ok &= plan
             .set
             .iter()
-            .all(|(h, v)| host::set_request_header(h, Some(v)).is_ok());
+            .all(|(h, v)| host::set_request_header(h, v.as_bytes()).is_ok());
         ok &= match &plan.cookie {
             CookieRewrite::Keep => true,
-            CookieRewrite::Remove => host::set_request_header("cookie", None).is_ok(),
-            CookieRewrite::Replace(c) => host::set_request_header("cookie", Some(c)).is_ok(),
+            CookieRewrite::Remove => host::remove_request_header("cookie").is_ok(),
+            CookieRewrite::Replace(c) => host::set_request_header("cookie", c).is_ok(),
         };
         if ok {
             self.response_cookies = set_cookies;
@@ -127,6 +157,17 @@ impl Stream {
         );
         let _ = host::send_response(500, &[], "");
         Action::Pause
+    }
+
+    /// Dispatches a call-out and remembers what waits for it; `None` when Envoy refused it.
+    fn call(&mut self, call: &oidc_gate_core::CallOut, what: &str) -> Option<(u32, u64)> {
+        match host::dispatch(call) {
+            Ok(token) => Some((token, host::now_millis())),
+            Err(status) => {
+                log_refused_call(what, &call.cluster, &status);
+                None
+            }
+        }
     }
 
     /// Carries out a decision; `Continue` or `Pause` for the headers callback.
@@ -142,13 +183,12 @@ impl Stream {
                 self.forward(plan, set_cookies)
             }
             Decision::Respond(r) => self.respond(&r),
-            Decision::Redeem { call, pending } => match host::dispatch(&call) {
-                Ok(token) => {
-                    self.waiting = Some(Waiting::Token(token, host::now_millis(), pending));
+            Decision::Redeem { call, pending } => match self.call(&call, "the token endpoint") {
+                Some((token, at)) => {
+                    self.waiting = Some(Waiting::Token(token, at, pending));
                     Action::Pause
                 }
-                Err(status) => {
-                    log_refused_call("the token endpoint", &call.cluster, status);
+                None => {
                     let step = self.gate.finish_login(
                         *pending,
                         CallResult::failed(),
@@ -167,19 +207,43 @@ impl Stream {
                     let fallback = self.gate.skip_refresh(*pending);
                     return self.carry_out(fallback);
                 }
-                match host::dispatch(&call) {
-                    Ok(token) => {
-                        self.waiting = Some(Waiting::Refresh(token, host::now_millis(), pending));
+                match self.call(&call, "a refresh") {
+                    Some((token, at)) => {
+                        self.waiting = Some(Waiting::Refresh(token, at, pending));
                         Action::Pause
                     }
-                    Err(status) => {
-                        log_refused_call("a refresh", &call.cluster, status);
+                    None => {
                         let d = self.finish_refresh(*pending, CallResult::failed());
                         self.carry_out(d)
                     }
                 }
             }
+            Decision::RefetchBearerKeys { loader, pending } => {
+                let call = self.loader_at(loader).and_then(|l| {
+                    l.borrow_mut()
+                        .refetch_for_unknown_kid(host::now_millis(), &mut HostShared)
+                });
+                if let Some((token, at)) = call.and_then(|c| self.call(&c, "the JWKS")) {
+                    self.waiting = Some(Waiting::BearerKeys(token, at, loader, pending));
+                    return Action::Pause;
+                }
+                // Refetched a moment ago by someone: the keys in shared data are the newest.
+                self.resume_bearer(loader, *pending)
+            }
         }
+    }
+
+    fn resume_bearer(&mut self, loader: usize, pending: PendingBearer) -> Action {
+        if let Some(l) = self.loader_at(loader) {
+            l.borrow_mut().adopt(&HostShared);
+        }
+        let (main, extra) = (self.provider(), self.extra_providers());
+        let keys = Keys {
+            main: main.as_deref(),
+            extra: &extra,
+        };
+        let d = self.gate.resume_bearer(pending, keys, host::now_secs());
+        self.carry_out(d)
     }
 
     fn finish_refresh(&self, pending: PendingRefresh, result: CallResult<'_>) -> Decision {
@@ -202,20 +266,12 @@ impl Stream {
                     .loader
                     .borrow_mut()
                     .refetch_for_unknown_kid(host::now_millis(), &mut HostShared);
-                if let Some(call) = call {
-                    match host::dispatch(&call) {
-                        Ok(token) => {
-                            self.waiting = Some(Waiting::Keys(token, host::now_millis(), pending));
-                            return Action::Pause;
-                        }
-                        Err(status) => log_refused_call("the JWKS", &call.cluster, status),
-                    }
+                if let Some((token, at)) = call.and_then(|c| self.call(&c, "the JWKS")) {
+                    self.waiting = Some(Waiting::Keys(token, at, pending));
+                    return Action::Pause;
                 }
                 // Refetched recently by someone: the key set in shared data is as new as it gets.
-                let _ = self
-                    .loader
-                    .borrow_mut()
-                    .poll(host::now_millis(), &mut HostShared);
+                self.loader.borrow_mut().adopt(&HostShared);
                 let step = self.gate.resume_login(
                     *pending,
                     self.provider().as_deref(),
@@ -235,50 +291,39 @@ impl Stream {
             }
         }
     }
+
+    /// Takes a refetched JWKS into loader `index` and logs what it came to.
+    fn take_keys(&self, index: usize, result: CallResult<'_>) {
+        if let Some(loader) = self.loader_at(index) {
+            let loaded = loader.borrow_mut().on_response(
+                Fetch::Jwks,
+                result,
+                host::now_millis(),
+                &mut HostShared,
+            );
+            log_loaded(Fetch::Jwks, &loaded);
+        }
+    }
 }
 
 impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        let headers = host::request_headers();
-        // Envoy hands header names over in lower case.
-        self.present = headers.iter().map(|(k, _)| k.clone()).collect();
-        let get = |name: &str| {
-            headers
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
+        let map = host::request_header_map().unwrap_or_default();
+        let head = Head::parse(&map);
+        let req = head.as_ref().map_err(|e| *e).and_then(|h| h.request());
+        let req = match req {
+            Ok(req) => req,
+            Err(e) => {
+                warn!("bad_request id=- refusing a request: {e}");
+                return self.respond(&self.gate.head_refused(e, None));
+            }
         };
-        // HTTP/2 may split cookies over several headers (RFC 9113 §8.2.3).
-        let cookies: Vec<&str> = headers
-            .iter()
-            .filter(|(k, _)| k == "cookie")
-            .map(|(_, v)| v.as_str())
-            .collect();
-        let cookie = cookies.join("; ");
-        let req = Request {
-            method: get(":method").unwrap_or(""),
-            scheme: get(":scheme").unwrap_or("https"),
-            authority: get(":authority").unwrap_or(""),
-            path: get(":path").unwrap_or(""),
-            cookie: (!cookies.is_empty()).then_some(cookie.as_str()),
-            accept: get("accept"),
-            x_requested_with: get("x-requested-with"),
-            sec_fetch_mode: get("sec-fetch-mode"),
-            access_control_request_method: get("access-control-request-method"),
-            authorization: get("authorization"),
-            request_id: get("x-request-id"),
-        };
-        self.host = req.authority.to_string();
-        self.request_id = req.request_id.unwrap_or("-").to_string();
-        self.path = oidc_gate_core::routes::path_only(req.path).to_string();
-        let provider = self.provider();
-        let extra: Vec<_> = self
-            .extra
-            .iter()
-            .map(|l| l.as_ref().and_then(|l| l.borrow().provider().cloned()))
-            .collect();
+        self.host = for_log(req.authority, LOG_FIELD_MAX);
+        self.path = for_log(oidc_gate_core::routes::path_only(req.path), LOG_FIELD_MAX);
+        self.request_id = for_log(req.request_id.unwrap_or("-"), LOG_FIELD_MAX);
+        let (main, extra) = (self.provider(), self.extra_providers());
         let keys = Keys {
-            main: provider.as_deref(),
+            main: main.as_deref(),
             extra: &extra,
         };
         let decision = self
@@ -305,24 +350,25 @@ impl Context for Stream {
         body_size: usize,
         _trailers: usize,
     ) {
-        let expected = match &self.waiting {
-            Some(Waiting::Token(t, ..) | Waiting::Keys(t, ..) | Waiting::Refresh(t, ..)) => *t,
-            None => return,
-        };
-        if expected != token {
+        if self.waiting.as_ref().map(Waiting::token) != Some(token) {
             return;
         }
         let Some(waiting) = self.waiting.take() else {
             return;
         };
-        let (status, body) = host::call_response(body_size);
-        let result = CallResult {
+        let CallAnswer {
             status,
-            body: &body,
+            body,
+            oversized,
+        } = host::call_answer(body_size);
+        let result = match (status, oversized) {
+            (Some(s), true) => CallResult::too_large(s),
+            (Some(s), false) => CallResult::status(s, &body),
+            (None, _) => CallResult::failed(),
         };
         let (endpoint, started) = match &waiting {
             Waiting::Token(_, t, _) | Waiting::Refresh(_, t, _) => ("token", *t),
-            Waiting::Keys(_, t, _) => ("jwks", *t),
+            Waiting::Keys(_, t, _) | Waiting::BearerKeys(_, t, ..) => ("jwks", *t),
         };
         metrics::idp_call(endpoint, started, host::now_millis(), status);
         let action = match waiting {
@@ -337,13 +383,7 @@ impl Context for Stream {
                 self.login_step(step)
             }
             Waiting::Keys(_, _, pending) => {
-                let loaded = self.loader.borrow_mut().on_response(
-                    Fetch::Jwks,
-                    result,
-                    host::now_millis(),
-                    &mut HostShared,
-                );
-                log_loaded(Fetch::Jwks, &loaded);
+                self.take_keys(0, result);
                 let step = self.gate.resume_login(
                     *pending,
                     self.provider().as_deref(),
@@ -355,6 +395,10 @@ impl Context for Stream {
             Waiting::Refresh(_, _, pending) => {
                 let d = self.finish_refresh(*pending, result);
                 self.carry_out(d)
+            }
+            Waiting::BearerKeys(_, _, loader, pending) => {
+                self.take_keys(loader, result);
+                self.resume_bearer(loader, *pending)
             }
         };
         self.resume_with(action);

@@ -4,21 +4,21 @@
 
 use std::fmt;
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde::Deserialize;
 use url::form_urlencoded;
 
-use super::{safe_code, Decision, Gate, Outcome, Request, Response, RETRY_AFTER_SECS};
-use crate::callout::{CallOut, CallResult, MAX_RESPONSE_BODY};
-use crate::config::ClientAuthMethod;
+use super::{safe_code, Decision, Gate, Origin, Outcome, Request, Response, RETRY_AFTER_SECS};
+use crate::callout::{CallOut, CallResult};
+use crate::config::{ClientAuthMethod, SameSite};
 use crate::cookies::{clear_cookie, domain_for, RequestCookies};
 use crate::env::{Entropy, EntropyError, UnixTime};
-use crate::identity::Identity;
 use crate::jwt::{verify_id_token, Claims, IdTokenCheck, VerifyError};
 use crate::login::{LoginState, LoginStateError};
-use crate::pages::Page;
+use crate::pages::{self, Page};
 use crate::provider::Provider;
+use crate::secret::{AccessToken, IdToken, RefreshToken};
 use crate::session::Session;
 
 /// Clock difference allowed with the IdP when checking token times.
@@ -34,12 +34,19 @@ pub enum LoginError {
     LoginState(LoginStateError),
     /// The callback's `iss` (RFC 9207) names another issuer: a mix-up attempt.
     IssuerMismatch,
+    /// The provider says it sends `iss` (RFC 9207 §3) and this callback has none.
+    IssuerMissing,
     IdpUnreachable,
     /// The token endpoint refused the code (HTTP status, OAuth error code).
     ExchangeRefused(u16, String),
     TokenResponseInvalid,
     IdToken(VerifyError),
     EmailUnverified,
+    /// `acr_values` was asked for and the ID token's `acr` is none of them (OIDC Core §3.1.3.7
+    /// step 12): the step-up did not happen.
+    AcrNotSatisfied,
+    /// A refresh returned an ID token for another user (OIDC Core §12.2).
+    SubjectChanged,
 }
 
 impl LoginError {
@@ -53,11 +60,14 @@ impl LoginError {
             Self::LoginState(LoginStateError::Expired) => "login_state_expired",
             Self::LoginState(LoginStateError::StateMismatch) => "state_mismatch",
             Self::IssuerMismatch => "callback_iss_mismatch",
+            Self::IssuerMissing => "callback_iss_missing",
             Self::IdpUnreachable => "idp_unreachable",
             Self::ExchangeRefused(..) => "code_exchange_refused",
             Self::TokenResponseInvalid => "token_response_invalid",
             Self::IdToken(e) => e.code(),
             Self::EmailUnverified => "email_unverified",
+            Self::AcrNotSatisfied => "acr_not_satisfied",
+            Self::SubjectChanged => "sub_changed",
         }
     }
 
@@ -66,7 +76,12 @@ impl LoginError {
             Self::IdpError(e) if e == "access_denied" => 403,
             Self::IdpError(_) => 502,
             Self::MissingCode | Self::MissingState => 400,
-            Self::LoginState(_) | Self::IssuerMismatch | Self::EmailUnverified => 403,
+            Self::LoginState(_)
+            | Self::IssuerMismatch
+            | Self::IssuerMissing
+            | Self::EmailUnverified
+            | Self::AcrNotSatisfied
+            | Self::SubjectChanged => 403,
             Self::IdToken(VerifyError::NonceMismatch) => 403,
             Self::IdpUnreachable => 503,
             Self::ExchangeRefused(s, _) if *s < 500 => 403,
@@ -81,9 +96,13 @@ impl LoginError {
             Self::IdpError(_) => "The identity provider returned an error.",
             Self::MissingCode | Self::MissingState => "The sign-in response is incomplete.",
             Self::LoginState(LoginStateError::Expired) => "The sign-in took too long. Please try again.",
-            Self::LoginState(_) | Self::IssuerMismatch => {
+            Self::LoginState(_) | Self::IssuerMismatch | Self::IssuerMissing => {
                 "This sign-in was not started in this browser, or was already used. Please try again."
             }
+            Self::AcrNotSatisfied => {
+                "The sign-in did not use the authentication level this application requires (for example a second factor)."
+            }
+            Self::SubjectChanged => "The identity provider answered for another user. Please sign in again.",
             Self::IdpUnreachable => "The identity provider is unavailable. Please try again in a moment.",
             Self::ExchangeRefused(..) => "The identity provider did not accept the sign-in. Please try again.",
             Self::TokenResponseInvalid | Self::IdToken(_) => {
@@ -105,15 +124,16 @@ impl fmt::Display for LoginError {
     }
 }
 
-/// What the token endpoint returned (RFC 6749 §5.1).
+/// What the token endpoint returned (RFC 6749 §5.1). Tokens never print.
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct TokenResponse {
     #[serde(default)]
-    pub id_token: Option<String>,
+    pub id_token: Option<IdToken>,
     #[serde(default)]
-    pub access_token: Option<String>,
+    pub access_token: Option<AccessToken>,
     #[serde(default)]
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<RefreshToken>,
+    /// Seconds; a value that is not a non-negative integer makes the answer invalid.
     #[serde(default)]
     pub expires_in: Option<u64>,
 }
@@ -132,7 +152,7 @@ pub(crate) fn parse_token_response(result: CallResult<'_>) -> Result<TokenRespon
     if matches!(status, 502..=504) {
         return Err(LoginError::IdpUnreachable);
     }
-    if result.body.len() > MAX_RESPONSE_BODY {
+    if result.oversized {
         return Err(LoginError::TokenResponseInvalid);
     }
     if status != 200 {
@@ -150,11 +170,9 @@ pub(crate) fn parse_token_response(result: CallResult<'_>) -> Result<TokenRespon
 pub struct PendingLogin {
     login: LoginState,
     login_cookie: String,
-    host: String,
+    origin: Origin,
     /// Session cookie parts the browser has now, to delete those the new session does not use.
     old_session_cookies: Vec<String>,
-    api: bool,
-    request_id: Option<String>,
     tokens: Option<TokenResponse>,
     keys_refetched: bool,
 }
@@ -214,12 +232,19 @@ impl Gate {
             Ok(found) => found,
             Err(e) => return fail(LoginError::LoginState(e), flow_cookie.as_deref()),
         };
-        if iss.is_some_and(|i| i != self.config.issuer) {
-            return fail(LoginError::IssuerMismatch, Some(&login_cookie));
-        }
         let Some(provider) = provider else {
             return Decision::Respond(self.not_ready(req));
         };
+        // RFC 9207: `iss` names the issuer that answered; a provider that sends it always does.
+        match iss {
+            Some(i) if i != self.config.issuer => {
+                return fail(LoginError::IssuerMismatch, Some(&login_cookie))
+            }
+            None if provider.iss_parameter_supported => {
+                return fail(LoginError::IssuerMissing, Some(&login_cookie))
+            }
+            _ => {}
+        }
         let Some(redirect_uri) = self.redirect_uri(req) else {
             return Decision::Respond(self.error(
                 req,
@@ -235,10 +260,8 @@ impl Gate {
             pending: Box::new(PendingLogin {
                 login,
                 login_cookie,
-                host: req.authority.to_string(),
+                origin: self.origin(req),
                 old_session_cookies: self.sessions.present(cookies).map(str::to_string).collect(),
-                api: self.is_api(req),
-                request_id: req.request_id.map(str::to_string),
                 tokens: None,
                 keys_refetched: false,
             }),
@@ -357,7 +380,7 @@ impl Gate {
         now: UnixTime,
         rng: &mut dyn Entropy,
     ) -> LoginStep {
-        let session = match self.new_session(&pending, provider, now, rng) {
+        let session = match self.login_session(&pending, provider, now, rng) {
             Ok(s) => s,
             Err(LoginError::IdToken(VerifyError::UnknownKey)) if !pending.keys_refetched => {
                 pending.keys_refetched = true;
@@ -365,32 +388,53 @@ impl Gate {
             }
             Err(e) => return LoginStep::Done(self.login_error(&pending, e)),
         };
-        let mut headers = vec![
-            ("location".to_string(), pending.login.return_to.clone()),
-            ("cache-control".to_string(), "no-store".to_string()),
-        ];
-        match self.session_cookies(&session, &pending.old_session_cookies, &pending.host, rng) {
-            Ok(cookies) => {
-                headers.extend(cookies.into_iter().map(|c| ("set-cookie".to_string(), c)))
+        let host = &pending.origin.host;
+        let mut r = self.back_to_the_app(&pending.login.return_to);
+        match self.session_cookies(&session, &pending.old_session_cookies, host, rng) {
+            Ok(cookies) => r
+                .headers
+                .extend(cookies.into_iter().map(|c| ("set-cookie".to_string(), c))),
+            Err(EntropyError) => {
+                return LoginStep::Done(self.no_entropy(&pending.origin.request()))
             }
-            Err(EntropyError) => return LoginStep::Done(self.no_entropy(&pending.request())),
         }
-        let domain = domain_for(&self.config.cookie, &pending.host);
-        headers.push((
+        let domain = domain_for(&self.config.cookie, host);
+        r.headers.push((
             "set-cookie".into(),
             clear_cookie(&self.config.cookie, &pending.login_cookie, domain),
         ));
-        LoginStep::Done(Response {
-            status: 302,
+        LoginStep::Done(r)
+    }
+
+    /// The answer that sends the browser back where its login started: a 302, or, when the
+    /// session cookie is `SameSite=Strict`, a tiny page that moves on by itself. Browsers hold
+    /// back a `Strict` cookie on every hop of a redirect chain that began at the IdP's site; a
+    /// navigation this page starts is same-site, so the app sees the new session.
+    fn back_to_the_app(&self, return_to: &str) -> Response {
+        let mut headers = vec![("cache-control".to_string(), "no-store".to_string())];
+        if self.config.cookie.samesite != SameSite::Strict {
+            headers.push(("location".to_string(), return_to.to_string()));
+            return Response {
+                status: 302,
+                headers,
+                body: String::new(),
+                outcome: Outcome::LoginCompleted,
+            };
+        }
+        // The callback URL holds the code: the next page must not get it as its Referer.
+        headers.push(("referrer-policy".into(), "no-referrer".into()));
+        headers.push(("content-type".into(), "text/html; charset=utf-8".into()));
+        Response {
+            status: 200,
             headers,
-            body: String::new(),
+            body: pages::landing(return_to),
             outcome: Outcome::LoginCompleted,
-        })
+        }
     }
 
     fn login_error(&self, pending: &PendingLogin, e: LoginError) -> Response {
-        let mut r = self.login_failed(&pending.request(), e);
-        let domain = domain_for(&self.config.cookie, &pending.host);
+        let mut r = self.login_failed(&pending.origin.request(), e);
+        let domain = domain_for(&self.config.cookie, &pending.origin.host);
         r.headers.push((
             "set-cookie".into(),
             clear_cookie(&self.config.cookie, &pending.login_cookie, domain),
@@ -398,7 +442,9 @@ impl Gate {
         r
     }
 
-    fn new_session(
+    /// The session a login's tokens give: the ID token verified with the login's nonce, the
+    /// authentication level asked for, then the same rules as every refresh.
+    fn login_session(
         &self,
         pending: &PendingLogin,
         provider: Option<&Provider>,
@@ -411,49 +457,24 @@ impl Gate {
             .ok_or(LoginError::TokenResponseInvalid)?;
         let id_token = tokens
             .id_token
-            .as_deref()
+            .as_ref()
             .ok_or(LoginError::TokenResponseInvalid)?;
         let provider = provider.ok_or(LoginError::IdpUnreachable)?;
         let claims = self
-            .verify(id_token, provider, Some(pending.login.nonce.as_str()), now)
+            .verify(
+                id_token.expose(),
+                provider,
+                Some(pending.login.nonce.as_str()),
+                now,
+            )
             .map_err(LoginError::IdToken)?;
-        let id = Identity::from_claims(&claims.subject, &claims.other, &self.config.claims);
-        if id.email_verified == Some(false) && !self.config.allow_unverified_email {
-            return Err(LoginError::EmailUnverified);
+        if let Some(wanted) = &self.config.acr_values {
+            let acr = claims.other.get("acr").and_then(|v| v.as_str());
+            if !acr.is_some_and(|a| wanted.split_whitespace().any(|w| w == a)) {
+                return Err(LoginError::AcrNotSatisfied);
+            }
         }
-        let session_id = rng
-            .bytes32()
-            .map_err(|_| LoginError::TokenResponseInvalid)?;
-        Ok(Session {
-            id: URL_SAFE_NO_PAD.encode(session_id.get(..16).unwrap_or_default()),
-            user: id.user,
-            email: id.email,
-            groups: id.groups,
-            preferred_username: id.preferred_username,
-            claims: self.claim_values(&claims),
-            created_at: now,
-            expires_at: now + self.config.cookie.expire.as_secs(),
-            refreshed_at: now,
-            tokens_expire_at: Some(
-                tokens
-                    .expires_in
-                    .map(|s| now + s)
-                    .unwrap_or(claims.expires_at),
-            ),
-            // Kept only when a header or the IdP logout (id_token_hint) needs it.
-            id_token: (self.config.set_authorization_header || self.config.sign_out_at_idp)
-                .then(|| id_token.to_string()),
-            access_token: if self.config.pass_access_token {
-                tokens.access_token.clone()
-            } else {
-                None
-            },
-            refresh_token: if self.config.cookie.refresh.is_zero() {
-                None
-            } else {
-                tokens.refresh_token.clone()
-            },
-        })
+        self.new_session(tokens, id_token, &claims, now, rng)
     }
 
     fn login_failed(&self, req: &Request<'_>, e: LoginError) -> Response {
@@ -476,17 +497,5 @@ impl Gate {
                 .push(("retry-after".into(), RETRY_AFTER_SECS.into()));
         }
         r
-    }
-}
-
-impl PendingLogin {
-    /// The request as far as answering it needs (page or JSON, request id).
-    fn request(&self) -> Request<'_> {
-        Request {
-            authority: &self.host,
-            request_id: self.request_id.as_deref(),
-            accept: (!self.api).then_some("text/html"),
-            ..Request::default()
-        }
     }
 }

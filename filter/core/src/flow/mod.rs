@@ -2,9 +2,12 @@
 //! (forward with a header plan, answer locally, exchange a code at the token endpoint, or refresh
 //! the session first). The callback and the refresh have their own files.
 
+mod bearer;
 mod callback;
 mod refresh;
+mod tokens;
 
+pub use bearer::PendingBearer;
 pub use callback::{LoginError, LoginStep, PendingLogin, CLOCK_SKEW_SECS};
 pub use refresh::{PendingRefresh, REFRESH_SETTLE};
 
@@ -13,40 +16,98 @@ use std::sync::Arc;
 
 use url::form_urlencoded;
 
-use crate::bearer::{bearer_token, verify_bearer, BearerCache, BearerError, TrustedIssuer};
+use crate::bearer::{bearer_token, BearerCache, BearerError};
 use crate::callout::CallOut;
-use crate::config::Config;
-use crate::cookies::{clear_cookie, domain_for, set_cookie, RequestCookies};
+use crate::config::{Config, SameSite};
+use crate::cookies::{clear_cookie, domain_for, set_cookie, set_cookie_samesite, RequestCookies};
 use crate::env::{Entropy, EntropyError, UnixTime};
+use crate::head::HeadError;
 use crate::headers::{plan_anonymous, plan_identity, CookieRewrite, HeaderPlan};
-use crate::headers::{Principal, Removals};
+use crate::headers::{Removals, Strip};
 use crate::login::{LoginCookies, LoginState, LOGIN_TTL};
 use crate::pages::{self, Page};
-use crate::policy::{Access, Denial, Rules};
+use crate::policy::{Access, Denial, RuleSet};
 use crate::provider::Provider;
-use crate::routes::is_ambiguous;
-use crate::routes::path_only;
+use crate::routes::{path_only, readings};
 use crate::seal::Sealer;
 use crate::session::{Session, SessionCodec, SessionError};
 
 /// How long a client is asked to wait while the provider metadata loads.
 const RETRY_AFTER_SECS: &str = "5";
+/// The longest URL kept to return to after a login: longer deep links return to their path
+/// without the query, or to `/` (the login-state cookie must stay under 4 KB).
+const MAX_RETURN_URL: usize = 2048;
 
-/// The request as the core sees it (borrowed from the host's header map).
-#[derive(Debug, Clone, Copy, Default)]
+/// The request as the core sees it (borrowed from the host's header map; see `head`).
+#[derive(Clone, Copy, Default)]
 pub struct Request<'a> {
     pub method: &'a str,
     pub scheme: &'a str,
     pub authority: &'a str,
     /// `:path`, with the query.
     pub path: &'a str,
-    pub cookie: Option<&'a str>,
+    /// Bytes: other apps' cookies need not be UTF-8.
+    pub cookie: Option<&'a [u8]>,
     pub accept: Option<&'a str>,
     pub x_requested_with: Option<&'a str>,
     pub sec_fetch_mode: Option<&'a str>,
     pub access_control_request_method: Option<&'a str>,
     pub authorization: Option<&'a str>,
     pub request_id: Option<&'a str>,
+    /// Every header name the request has, to find spoofed identity headers.
+    pub header_names: &'a [&'a [u8]],
+}
+
+impl std::fmt::Debug for Request<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("authority", &self.authority)
+            .field("path", &path_only(self.path))
+            .field("cookie", &self.cookie.map(|_| "[redacted]"))
+            .field("authorization", &self.authorization.map(|_| "[redacted]"))
+            .field("request_id", &self.request_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a continuation keeps of the request that started it: enough to answer it (page or
+/// JSON, request id) and to judge it again (host, path). `Debug` leaves out the query, which
+/// may hold an authorization code.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Origin {
+    method: String,
+    scheme: String,
+    host: String,
+    path: String,
+    api: bool,
+    request_id: Option<String>,
+}
+
+impl std::fmt::Debug for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Origin")
+            .field("method", &self.method)
+            .field("host", &self.host)
+            .field("path", &path_only(&self.path))
+            .field("api", &self.api)
+            .field("request_id", &self.request_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Origin {
+    pub(crate) fn request(&self) -> Request<'_> {
+        Request {
+            method: &self.method,
+            scheme: &self.scheme,
+            authority: &self.host,
+            path: &self.path,
+            request_id: self.request_id.as_deref(),
+            accept: (!self.api).then_some("text/html"),
+            ..Request::default()
+        }
+    }
 }
 
 /// The providers' keys as loaded now: the main issuer's, and each `extra_jwt_issuers` entry's
@@ -135,13 +196,31 @@ impl Outcome {
     }
 }
 
-/// A local reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A local reply. `Debug` shows cookie names, not their sealed values.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: String,
     pub outcome: Outcome,
+}
+
+impl std::fmt::Debug for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(k, v)| match k.as_str() {
+                "set-cookie" => (k.as_str(), v.split('=').next().unwrap_or_default()),
+                _ => (k.as_str(), v.as_str()),
+            })
+            .collect();
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("headers", &headers)
+            .field("outcome", &self.outcome)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
@@ -165,6 +244,41 @@ pub enum Decision {
         call: CallOut,
         pending: Box<PendingRefresh>,
     },
+    /// A bearer token names a key the filter does not have: refetch the JWKS of issuer
+    /// `loader` (0: the main issuer, `i + 1`: `extra_jwt_issuers[i]`; rate-limited), then
+    /// `Gate::resume_bearer`.
+    RefetchBearerKeys {
+        loader: usize,
+        pending: Box<PendingBearer>,
+    },
+}
+
+impl Decision {
+    /// The same decision, counted as `outcome` when it goes upstream (a refresh's result).
+    pub(crate) fn with_outcome(self, outcome: Outcome) -> Self {
+        match self {
+            Self::Forward {
+                plan,
+                user,
+                set_cookies,
+                ..
+            } => Self::Forward {
+                plan,
+                outcome,
+                user,
+                set_cookies,
+            },
+            other => other,
+        }
+    }
+}
+
+/// How a request that goes upstream is cleaned: the spoofable headers it carries and its
+/// `Cookie` header without the filter's cookies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Forwarding {
+    pub(crate) strip: Strip,
+    pub(crate) rewrite: CookieRewrite,
 }
 
 /// Keeps an IdP-supplied error code printable and short.
@@ -274,36 +388,23 @@ impl Gate {
                 ),
             });
         }
-        let rewrite = self.strip_own_cookies(&cookies);
-        let anonymous = |outcome| Decision::Forward {
-            plan: plan_anonymous(&self.removals, rewrite.clone()),
-            outcome,
-            user: None,
-            set_cookies: Vec::new(),
+        let ctx = Forwarding {
+            strip: self.removals.strip(req.header_names),
+            rewrite: self.strip_own_cookies(&cookies),
         };
-        if req.method == "OPTIONS" && req.access_control_request_method.is_some() {
-            return anonymous(Outcome::Preflight);
+        if self.config.skip_auth_preflight
+            && req.method == "OPTIONS"
+            && req.access_control_request_method.is_some()
+        {
+            return self.anonymous(ctx, Outcome::Preflight);
         }
-        if self.config.policies.uses_paths() && is_ambiguous(path) {
-            // Which path policy applies would depend on who normalizes the path.
-            return Decision::Respond(self.error(
-                req,
-                400,
-                "Bad Request",
-                "The request path is not normalized.",
-                Outcome::BadRequest,
-            ));
-        }
-        let rules = match self.config.policies.access(req.authority, path) {
-            Access::Public => return anonymous(Outcome::Public),
+        let rules = match self.access(req.method, req.authority, req.path) {
+            Access::Public => return self.anonymous(ctx, Outcome::Public),
             Access::Rules(r) => r,
         };
-        if self.config.routes.skips_auth(req.method, req.path) {
-            return anonymous(Outcome::Public);
-        }
         if self.config.skip_jwt_bearer_tokens {
             if let Some(token) = bearer_token(req.authorization) {
-                return self.bearer(req, token, rules, keys, rewrite, now);
+                return self.bearer(req, token, &rules, keys, ctx, now);
             }
         }
         match self.sessions.decode(&cookies, now) {
@@ -322,12 +423,12 @@ impl Gate {
                         Err(EntropyError) => return Decision::Respond(self.no_entropy(req)),
                     }
                 }
-                let now_decision = self.admit(req, &session, rules, rewrite.clone(), set_cookies);
                 match provider {
                     Some(p) if self.refresh_due(&session, now) => {
-                        self.refresh_decision(req, &cookies, session, p, rewrite, now_decision)
+                        let fallback = self.admit(req, &session, &rules, ctx.clone(), set_cookies);
+                        self.refresh_decision(req, &cookies, session, p, ctx, fallback)
                     }
-                    _ => now_decision,
+                    _ => self.admit(req, &session, &rules, ctx, set_cookies),
                 }
             }
             Err(why) if self.is_api(req) => Decision::Respond(self.error(
@@ -338,10 +439,32 @@ impl Gate {
                 Outcome::Unauthenticated(why),
             )),
             Err(_) => {
-                let return_to = req.path.to_string();
+                let return_to = self.return_target(req.path, req.authority);
                 Decision::Respond(self.start_login(req, &cookies, return_to, provider, now, rng))
             }
         }
+    }
+
+    /// A request that goes on without an identity: spoofed identity headers still go.
+    fn anonymous(&self, ctx: Forwarding, outcome: Outcome) -> Decision {
+        Decision::Forward {
+            plan: plan_anonymous(&self.removals, &ctx.strip, ctx.rewrite),
+            outcome,
+            user: None,
+            set_cookies: Vec::new(),
+        }
+    }
+
+    /// Who may pass: public when every reading of the path is public (a `skip_auth` policy or a
+    /// `skip_auth_routes` rule), else the rules of every place a reading falls under.
+    pub(crate) fn access(&self, method: &str, authority: &str, path: &str) -> Access<'_> {
+        let routes = &self.config.routes;
+        let readings = readings(path_only(path));
+        let judged: Vec<(&str, bool)> = readings
+            .iter()
+            .map(|r| (r.as_ref(), routes.skips_auth(method, r)))
+            .collect();
+        self.config.policies.access(authority, &judged)
     }
 
     /// A signed-in request under `rules`: forwarded with the identity, or 403 (session kept).
@@ -349,13 +472,19 @@ impl Gate {
         &self,
         req: &Request<'_>,
         session: &Session,
-        rules: &Rules,
-        rewrite: CookieRewrite,
+        rules: &RuleSet<'_>,
+        ctx: Forwarding,
         set_cookies: Vec<String>,
     ) -> Decision {
         match rules.authorize(&session.email, &session.groups) {
             Ok(()) => Decision::Forward {
-                plan: plan_identity(&self.config, &self.removals, session.into(), rewrite),
+                plan: plan_identity(
+                    &self.config,
+                    &self.removals,
+                    &ctx.strip,
+                    session.into(),
+                    ctx.rewrite,
+                ),
                 outcome: Outcome::Authenticated,
                 user: Some(session.user.clone()),
                 set_cookies,
@@ -372,111 +501,18 @@ impl Gate {
         }
     }
 
-    /// The rules that apply to a request (for a refresh finishing later).
-    pub(crate) fn rules_for(&self, authority: &str, path: &str) -> Option<&Rules> {
-        match self.config.policies.access(authority, path_only(path)) {
-            Access::Public => None,
-            Access::Rules(r) => Some(r),
+    /// Where to send the browser after a login that `path` started: the same place when it is
+    /// a safe local target (the `rd` rules) of reasonable length, else its path, else `/`.
+    pub(crate) fn return_target(&self, path: &str, authority: &str) -> String {
+        let target = self.config.whitelist.target(path, authority);
+        if target.len() <= MAX_RETURN_URL {
+            return target;
         }
-    }
-
-    /// A request with `Authorization: Bearer <JWT>`: verified (or found in the cache), then
-    /// under the same rules as a session.
-    fn bearer(
-        &self,
-        req: &Request<'_>,
-        token: &str,
-        rules: &Rules,
-        keys: Keys<'_>,
-        rewrite: CookieRewrite,
-        now: UnixTime,
-    ) -> Decision {
-        let key = BearerCache::key(token);
-        let cached = self
-            .bearer_cache
-            .try_borrow_mut()
-            .ok()
-            .and_then(|mut c| c.get(&key, now));
-        let verified = match cached {
-            Some(id) => Ok(id),
-            None => {
-                let mut issuers = vec![TrustedIssuer {
-                    issuer: &self.config.issuer,
-                    audience: &self.config.client_id,
-                    provider: keys.main,
-                }];
-                for (i, extra) in self.config.extra_issuers.iter().enumerate() {
-                    let provider = match &extra.discovery {
-                        None => keys.main,
-                        Some(_) => keys.extra.get(i).and_then(|p| p.as_deref()),
-                    };
-                    issuers.push(TrustedIssuer {
-                        issuer: &extra.issuer,
-                        audience: &extra.audience,
-                        provider,
-                    });
-                }
-                let names = self
-                    .config
-                    .claim_headers
-                    .iter()
-                    .map(|(_, c)| c.clone())
-                    .collect::<Vec<_>>();
-                let result = verify_bearer(token, &issuers, &self.config.claims, &names, now);
-                if let (Ok(id), Ok(mut cache)) = (&result, self.bearer_cache.try_borrow_mut()) {
-                    cache.insert(key, id.clone(), now);
-                }
-                result
-            }
-        };
-        let id = match verified {
-            Ok(id) => id,
-            Err(BearerError::NotReady) => return Decision::Respond(self.not_ready(req)),
-            Err(e) => {
-                let mut r = self.error(
-                    req,
-                    401,
-                    "Unauthorized",
-                    "The bearer token is not valid.",
-                    Outcome::BearerRejected(e),
-                );
-                r.headers.push((
-                    "www-authenticate".into(),
-                    "Bearer error=\"invalid_token\"".into(),
-                ));
-                return Decision::Respond(r);
-            }
-        };
-        let no_tokens = std::collections::BTreeMap::new();
-        let claims = if id.claims.is_empty() {
-            &no_tokens
+        let without_query = path_only(&target);
+        if without_query.len() <= MAX_RETURN_URL {
+            without_query.to_string()
         } else {
-            &id.claims
-        };
-        let who = Principal {
-            user: &id.user,
-            email: &id.email,
-            groups: &id.groups,
-            preferred_username: &id.preferred_username,
-            claims,
-            id_token: None,
-            access_token: None,
-            bearer: true,
-        };
-        match rules.authorize(&id.email, &id.groups) {
-            Ok(()) => Decision::Forward {
-                plan: plan_identity(&self.config, &self.removals, who, rewrite),
-                outcome: Outcome::Bearer,
-                user: Some(id.user.clone()),
-                set_cookies: Vec::new(),
-            },
-            Err(denial) => Decision::Respond(self.error(
-                req,
-                403,
-                "Forbidden",
-                denial.message(),
-                Outcome::Denied(denial),
-            )),
+            "/".to_string()
         }
     }
 
@@ -532,9 +568,21 @@ impl Gate {
                 .is_some_and(|a| a.to_ascii_lowercase().contains("text/html"))
     }
 
+    /// What a continuation keeps of `req`.
+    pub(crate) fn origin(&self, req: &Request<'_>) -> Origin {
+        Origin {
+            method: req.method.to_string(),
+            scheme: req.scheme.to_string(),
+            host: req.authority.to_string(),
+            path: req.path.to_string(),
+            api: self.is_api(req),
+            request_id: req.request_id.map(str::to_string),
+        }
+    }
+
     fn strip_own_cookies(&self, cookies: &RequestCookies<'_>) -> CookieRewrite {
         let ours = |n: &str| self.sessions.owns(n) || self.logins.owns(n);
-        if !cookies.names().any(ours) {
+        if !cookies.any_name(ours) {
             return CookieRewrite::Keep;
         }
         match cookies.header_without(ours) {
@@ -612,7 +660,7 @@ impl Gate {
         rng: &mut dyn Entropy,
     ) -> Response {
         let rd = query_param(req.path, "rd").unwrap_or_default();
-        let return_to = self.config.whitelist.target(&rd, req.authority);
+        let return_to = self.return_target(&rd, req.authority);
         let mut r = self.start_login(req, cookies, return_to, provider, now, rng);
         // login_hint passes through to the IdP (OIDC Core §3.1.2.1).
         if let Some(hint) = query_param(req.path, "login_hint").filter(|h| !h.is_empty()) {
@@ -682,12 +730,13 @@ impl Gate {
             ("cache-control".to_string(), "no-store".to_string()),
             (
                 "set-cookie".to_string(),
-                set_cookie(
+                set_cookie_samesite(
                     &self.config.cookie,
                     &cookie_name,
                     &cookie_value,
                     LOGIN_TTL,
                     domain,
+                    login_samesite(self.config.cookie.samesite),
                 ),
             ),
         ];
@@ -799,7 +848,7 @@ impl Gate {
         {
             let mut q = end.query_pairs_mut();
             if let Some(h) = &hint {
-                q.append_pair("id_token_hint", h);
+                q.append_pair("id_token_hint", h.expose());
             }
             q.append_pair("client_id", &self.config.client_id);
             q.append_pair("post_logout_redirect_uri", &back);
@@ -839,6 +888,31 @@ impl Gate {
         r.headers
             .push(("retry-after".into(), RETRY_AFTER_SECS.into()));
         r
+    }
+
+    /// A request whose head cannot be read (see `head`): 400, or 500 when the host's header
+    /// list itself is broken. Nothing goes upstream.
+    pub fn head_refused(&self, e: HeadError, request_id: Option<&str>) -> Response {
+        let req = Request {
+            request_id,
+            ..Request::default()
+        };
+        match e {
+            HeadError::Malformed => self.error(
+                &req,
+                500,
+                "Internal Error",
+                "The gateway could not read the request.",
+                Outcome::BadRequest,
+            ),
+            HeadError::NotUtf8(_) | HeadError::Repeated(_) => self.error(
+                &req,
+                400,
+                "Bad Request",
+                "The request's headers are not valid.",
+                Outcome::BadRequest,
+            ),
+        }
     }
 
     pub(crate) fn no_entropy(&self, req: &Request<'_>) -> Response {
@@ -896,6 +970,15 @@ impl Gate {
             body,
             outcome,
         }
+    }
+}
+
+/// The login-state cookie must come back on the IdP's redirect, a cross-site navigation: `Lax`
+/// when the session cookie is `Strict` (which that navigation would not carry).
+fn login_samesite(session: SameSite) -> SameSite {
+    match session {
+        SameSite::Strict => SameSite::Lax,
+        other => other,
     }
 }
 

@@ -9,13 +9,12 @@ use std::time::Duration;
 use url::form_urlencoded;
 
 use super::callback::{parse_token_response, LoginError};
-use super::{Decision, Gate, Outcome, Request, Response};
+use super::{Decision, Forwarding, Gate, Origin, Outcome, Request, Response};
 use crate::callout::{CallOut, CallResult};
 use crate::cookies::{clear_cookie, domain_for, RequestCookies};
 use crate::env::{Entropy, UnixTime};
-use crate::headers::CookieRewrite;
-use crate::identity::Identity;
 use crate::jwt::VerifyError;
+use crate::policy::Access;
 use crate::provider::Provider;
 use crate::session::Session;
 use crate::shared::{claim, settle, Claim, SharedStore};
@@ -35,13 +34,9 @@ pub struct PendingRefresh {
     /// The request as it would go on without a refresh.
     fallback: Box<Decision>,
     lease_key: String,
-    host: String,
-    scheme: String,
-    path: String,
+    origin: Origin,
     old_session_cookies: Vec<String>,
-    rewrite: CookieRewrite,
-    api: bool,
-    request_id: Option<String>,
+    ctx: Forwarding,
 }
 
 fn millis(d: Duration) -> u64 {
@@ -63,19 +58,22 @@ impl Gate {
         cookies: &RequestCookies<'_>,
         session: Session,
         provider: &Provider,
-        rewrite: CookieRewrite,
+        ctx: Forwarding,
         fallback: Decision,
     ) -> Decision {
-        let Some(token) = session.refresh_token.as_deref() else {
+        let Some(token) = session.refresh_token.as_ref() else {
             return fallback;
         };
         let mut form = form_urlencoded::Serializer::new(String::new());
         form.append_pair("grant_type", "refresh_token")
-            .append_pair("refresh_token", token);
+            .append_pair("refresh_token", token.expose());
         let call: CallOut = self.token_call(provider, form);
+        // The lease names the session and its generation (when it was last refreshed): requests
+        // still carrying the cookie just refreshed stay off, the new cookie may refresh again.
         let slot = session
             .id
             .bytes()
+            .chain(session.refreshed_at.to_le_bytes())
             .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
             % LEASE_SLOTS;
         Decision::Refresh {
@@ -83,12 +81,8 @@ impl Gate {
             pending: Box::new(PendingRefresh {
                 lease_key: format!("oidc-gate/v1/{}/refresh/{slot}", self.config.cookie.name),
                 old_session_cookies: self.sessions.present(cookies).map(str::to_string).collect(),
-                host: req.authority.to_string(),
-                scheme: req.scheme.to_string(),
-                path: req.path.to_string(),
-                api: self.is_api(req),
-                request_id: req.request_id.map(str::to_string),
-                rewrite,
+                origin: self.origin(req),
+                ctx,
                 session,
                 fallback: Box::new(fallback),
             }),
@@ -103,7 +97,7 @@ impl Gate {
         now_ms: u64,
         store: &mut dyn SharedStore,
     ) -> bool {
-        let hold = millis(self.config.idp_timeout) + 1_000;
+        let hold = millis(self.config.idp_timeout).saturating_add(1_000);
         claim(store, &pending.lease_key, now_ms, hold) == Claim::Won
     }
 
@@ -124,38 +118,7 @@ impl Gate {
         rng: &mut dyn Entropy,
         store: &mut dyn SharedStore,
     ) -> Decision {
-        let refreshed = parse_token_response(result).and_then(|tokens| {
-            let mut s = pending.session.clone();
-            if let Some(id_token) = tokens.id_token.as_deref() {
-                // No nonce on refresh (OIDC Core §12.2); everything else as at login.
-                let provider = provider.ok_or(LoginError::IdpUnreachable)?;
-                let claims = self
-                    .verify(id_token, provider, None, now)
-                    .map_err(LoginError::IdToken)?;
-                let id = Identity::from_claims(&claims.subject, &claims.other, &self.config.claims);
-                if id.email_verified == Some(false) && !self.config.allow_unverified_email {
-                    return Err(LoginError::EmailUnverified);
-                }
-                (s.user, s.email, s.groups, s.preferred_username) =
-                    (id.user, id.email, id.groups, id.preferred_username);
-                s.tokens_expire_at = Some(claims.expires_at);
-                if self.config.set_authorization_header || self.config.sign_out_at_idp {
-                    s.id_token = Some(id_token.to_string());
-                }
-            }
-            if let Some(expires_in) = tokens.expires_in {
-                s.tokens_expire_at = Some(now + expires_in);
-            }
-            if self.config.pass_access_token && tokens.access_token.is_some() {
-                s.access_token = tokens.access_token;
-            }
-            if tokens.refresh_token.is_some() {
-                s.refresh_token = tokens.refresh_token;
-            }
-            s.refreshed_at = now;
-            Ok(s)
-        });
-        match refreshed {
+        match self.refreshed(&pending, result, provider, now) {
             Ok(session) => {
                 settle(
                     store,
@@ -164,39 +127,7 @@ impl Gate {
                     true,
                     millis(REFRESH_SETTLE),
                 );
-                let Ok(set_cookies) = self.session_cookies(
-                    &session,
-                    &pending.old_session_cookies,
-                    &pending.host,
-                    rng,
-                ) else {
-                    return Decision::Respond(self.no_entropy(&pending.request()));
-                };
-                match self.rules_for(&pending.host, &pending.path) {
-                    Some(rules) => {
-                        match self.admit(
-                            &pending.request(),
-                            &session,
-                            rules,
-                            pending.rewrite.clone(),
-                            set_cookies,
-                        ) {
-                            Decision::Forward {
-                                plan,
-                                user,
-                                set_cookies,
-                                ..
-                            } => Decision::Forward {
-                                plan,
-                                outcome: Outcome::Refreshed,
-                                user,
-                                set_cookies,
-                            },
-                            other => other,
-                        }
-                    }
-                    None => *pending.fallback,
-                }
+                self.go_on_refreshed(pending, session, rng)
             }
             Err(e) if self.session_must_end(&e, &pending.session, now) => {
                 settle(store, &pending.lease_key, now_ms, false, 0);
@@ -210,22 +141,55 @@ impl Gate {
                     false,
                     millis(RETRY_AFTER_FAILURE),
                 );
-                match *pending.fallback {
-                    Decision::Forward {
-                        plan,
-                        user,
-                        set_cookies,
-                        ..
-                    } => Decision::Forward {
-                        plan,
-                        outcome: Outcome::RefreshDeferred(e),
-                        user,
-                        set_cookies,
-                    },
-                    other => other,
-                }
+                pending.fallback.with_outcome(Outcome::RefreshDeferred(e))
             }
         }
+    }
+
+    /// The session the token endpoint's answer gives: its ID token verified (no nonce on
+    /// refresh, OIDC Core §12.2; everything else as at login) and for the same user.
+    fn refreshed(
+        &self,
+        pending: &PendingRefresh,
+        result: CallResult<'_>,
+        provider: Option<&Provider>,
+        now: UnixTime,
+    ) -> Result<Session, LoginError> {
+        let tokens = parse_token_response(result)?;
+        let claims = match tokens.id_token.as_ref() {
+            Some(id_token) => {
+                let provider = provider.ok_or(LoginError::IdpUnreachable)?;
+                let claims = self
+                    .verify(id_token.expose(), provider, None, now)
+                    .map_err(LoginError::IdToken)?;
+                Some((id_token, claims))
+            }
+            None => None,
+        };
+        let verified = claims.as_ref().map(|(t, c)| (*t, c));
+        self.refreshed_session(&pending.session, &tokens, verified, now)
+    }
+
+    /// The request goes on with the refreshed session, judged by its rules again (a user
+    /// removed from a group loses access here), and the new cookie on the response.
+    fn go_on_refreshed(
+        &self,
+        pending: PendingRefresh,
+        session: Session,
+        rng: &mut dyn Entropy,
+    ) -> Decision {
+        let req = pending.origin.request();
+        let Ok(set_cookies) =
+            self.session_cookies(&session, &pending.old_session_cookies, req.authority, rng)
+        else {
+            return Decision::Respond(self.no_entropy(&req));
+        };
+        let rules = match self.access(req.method, req.authority, req.path) {
+            Access::Rules(rules) => rules,
+            Access::Public => return *pending.fallback,
+        };
+        self.admit(&req, &session, &rules, pending.ctx, set_cookies)
+            .with_outcome(Outcome::Refreshed)
     }
 
     /// The IdP refused the refresh token (`invalid_grant`) or the new tokens are not acceptable.
@@ -235,7 +199,7 @@ impl Gate {
         let tokens_valid = session.tokens_expire_at.is_some_and(|t| t > now);
         match e {
             LoginError::ExchangeRefused(_, code) if code == "invalid_grant" => !tokens_valid,
-            LoginError::EmailUnverified => true,
+            LoginError::EmailUnverified | LoginError::SubjectChanged => true,
             LoginError::IdToken(VerifyError::UnknownKey) => false,
             LoginError::IdToken(_) => true,
             _ => false,
@@ -252,8 +216,8 @@ impl Gate {
         now: UnixTime,
         rng: &mut dyn Entropy,
     ) -> Response {
-        let req = pending.request();
-        let mut r = if pending.api {
+        let req = pending.origin.request();
+        let mut r = if pending.origin.api {
             self.error(
                 &req,
                 401,
@@ -262,10 +226,11 @@ impl Gate {
                 Outcome::SessionEnded(e),
             )
         } else {
+            let return_to = self.return_target(&pending.origin.path, &pending.origin.host);
             let mut r = self.start_login(
                 &req,
                 &RequestCookies::default(),
-                pending.path.clone(),
+                return_to,
                 provider,
                 now,
                 rng,
@@ -275,7 +240,7 @@ impl Gate {
             }
             r
         };
-        let domain = domain_for(&self.config.cookie, &pending.host);
+        let domain = domain_for(&self.config.cookie, &pending.origin.host);
         for name in &pending.old_session_cookies {
             r.headers.push((
                 "set-cookie".into(),
@@ -283,19 +248,5 @@ impl Gate {
             ));
         }
         r
-    }
-}
-
-impl PendingRefresh {
-    fn request(&self) -> Request<'_> {
-        Request {
-            method: "GET",
-            scheme: &self.scheme,
-            authority: &self.host,
-            path: &self.path,
-            request_id: self.request_id.as_deref(),
-            accept: (!self.api).then_some("text/html"),
-            ..Request::default()
-        }
     }
 }

@@ -17,6 +17,15 @@ use std::sync::Arc;
 
 const HTML: &str = "text/html,application/xhtml+xml";
 
+/// The header names of a request that spoofs identity headers, in spellings servers read alike.
+const SPOOFED: &[&[u8]] = &[
+    b"accept",
+    b"x-auth-request-user",
+    b"X_Auth_Request_Email",
+    b"x_forwarded_user",
+    b"cookie",
+];
+
 struct World {
     gate: Gate,
     idp: TestIdp,
@@ -92,8 +101,9 @@ impl World {
             scheme: "https",
             authority: "app.example.com",
             path,
-            cookie: Some(&cookie),
+            cookie: Some(cookie.as_bytes()),
             accept: Some(accept),
+            header_names: SPOOFED,
             ..Request::default()
         };
         self.gate
@@ -256,6 +266,9 @@ fn full_login_sets_the_session_and_returns_to_the_original_url() {
         CookieRewrite::Remove,
         "the session cookie is not forwarded upstream"
     );
+    for spoofed in ["X_Auth_Request_Email", "x_forwarded_user"] {
+        assert!(plan.removes(spoofed), "{spoofed}");
+    }
 }
 
 #[test]
@@ -332,7 +345,7 @@ fn api_requests_get_401_json_never_a_redirect() {
             authority: "app.example.com",
             path: "/page",
             accept: Some(HTML),
-            cookie: Some(&cookie),
+            cookie: Some(cookie.as_bytes()),
             x_requested_with: xrw,
             sec_fetch_mode: mode,
             ..Request::default()
@@ -345,9 +358,10 @@ fn api_requests_get_401_json_never_a_redirect() {
 }
 
 #[test]
-fn cors_preflight_and_skip_auth_routes_pass_without_login_but_never_with_spoofed_identity() {
+fn skip_auth_routes_and_opted_in_preflights_pass_without_login_but_never_with_spoofed_identity() {
     let mut v = minimal();
     v["skip_auth_routes"] = json!(["^/healthz$", "GET=^/public/"]);
+    v["skip_auth_preflight"] = json!(true);
     let w = world_with(v);
     let mut rng = SeededEntropy(1);
     let req = |method, path, acrm| Request {
@@ -355,6 +369,7 @@ fn cors_preflight_and_skip_auth_routes_pass_without_login_but_never_with_spoofed
         authority: "app.example.com",
         path,
         access_control_request_method: acrm,
+        header_names: SPOOFED,
         ..Request::default()
     };
     for (r, expected) in [
@@ -366,7 +381,14 @@ fn cors_preflight_and_skip_auth_routes_pass_without_login_but_never_with_spoofed
             unreachable!()
         };
         assert_eq!(outcome, expected);
-        assert!(plan.removes("x-auth-request-user") && plan.set.is_empty());
+        assert!(plan.set.is_empty());
+        for spoofed in [
+            "x-auth-request-user",
+            "X_Auth_Request_Email",
+            "x_forwarded_user",
+        ] {
+            assert!(plan.removes(spoofed), "{spoofed}");
+        }
     }
     let Decision::Respond(r) = w
         .gate
@@ -385,6 +407,27 @@ fn cors_preflight_and_skip_auth_routes_pass_without_login_but_never_with_spoofed
         r.status, 401,
         "OPTIONS without Access-Control-Request-Method is not a preflight"
     );
+}
+
+#[test]
+fn preflights_need_a_session_unless_skip_auth_preflight() {
+    let w = world();
+    let preflight = Request {
+        method: "OPTIONS",
+        authority: "app.example.com",
+        path: "/api/x",
+        accept: Some("*/*"),
+        sec_fetch_mode: Some("cors"),
+        access_control_request_method: Some("POST"),
+        ..Request::default()
+    };
+    let d = w
+        .gate
+        .decide(&preflight, Some(&w.provider), NOW, &mut SeededEntropy(1));
+    let Decision::Respond(r) = d else {
+        unreachable!("{d:?}")
+    };
+    assert_eq!((r.status, r.outcome.code()), (401, "no_session"));
 }
 
 #[test]
@@ -482,7 +525,7 @@ fn expired_login_state_is_refused() {
         method: "GET",
         authority: "app.example.com",
         path: &path,
-        cookie: Some(&cookie),
+        cookie: Some(cookie.as_bytes()),
         accept: Some(HTML),
         ..Request::default()
     };
@@ -660,7 +703,7 @@ fn nothing_that_needs_the_idp_happens_before_the_provider_is_loaded() {
     // A signed-in user keeps working from the cookie.
     let d = w
         .gate
-        .decide(&req("/", Some(&cookie)), None, NOW, &mut w.rng);
+        .decide(&req("/", Some(cookie.as_bytes())), None, NOW, &mut w.rng);
     assert!(matches!(
         d,
         Decision::Forward {
@@ -686,7 +729,7 @@ fn session_expires_with_cookie_expire() {
         method: "GET",
         authority: "app.example.com",
         path: "/",
-        cookie: Some(&cookie),
+        cookie: Some(cookie.as_bytes()),
         accept: Some("application/json"),
         ..Request::default()
     };
@@ -702,10 +745,10 @@ fn session_expires_with_cookie_expire() {
 fn tokens_are_kept_only_when_a_header_needs_them() {
     let mut w = world();
     w.login("/", json!({}));
-    let session = w
-        .gate
-        .sessions()
-        .decode(&RequestCookies::parse(Some(&w.cookie_header())), NOW);
+    let session = w.gate.sessions().decode(
+        &RequestCookies::parse(Some(w.cookie_header().as_bytes())),
+        NOW,
+    );
     let Ok(s) = session.map(|o| o.session) else {
         unreachable!()
     };
@@ -735,7 +778,7 @@ fn redirect_uri_follows_the_request_or_the_configuration() {
         scheme: "http",
         authority: "localhost:8080",
         path: "/",
-        cookie: Some(&cookie),
+        cookie: Some(cookie.as_bytes()),
         accept: Some(HTML),
         ..Request::default()
     };
@@ -853,8 +896,9 @@ impl World {
             scheme: "https",
             authority: "app.example.com",
             path,
-            cookie: Some(&cookie),
+            cookie: Some(cookie.as_bytes()),
             accept: Some(accept),
+            header_names: SPOOFED,
             ..Request::default()
         };
         self.gate
@@ -936,15 +980,19 @@ fn a_session_older_than_cookie_refresh_is_refreshed_with_its_refresh_token() {
     };
     w.store(&resp);
     // The new session carries the rotated refresh token and starts a new refresh period.
-    let opened = w
-        .gate
-        .sessions()
-        .decode(&RequestCookies::parse(Some(&w.cookie_header())), NOW + 3600);
+    let opened = w.gate.sessions().decode(
+        &RequestCookies::parse(Some(w.cookie_header().as_bytes())),
+        NOW + 3600,
+    );
     let Ok(s) = opened.map(|o| o.session) else {
         unreachable!()
     };
     assert_eq!(
-        (s.refresh_token.as_deref(), s.refreshed_at, s.groups.len()),
+        (
+            s.refresh_token.as_ref().map(|t| t.expose()),
+            s.refreshed_at,
+            s.groups.len()
+        ),
         (Some("rt-2"), NOW + 3600, 2)
     );
     assert!(matches!(
@@ -1136,7 +1184,10 @@ fn without_cookie_refresh_no_refresh_token_is_kept_and_nothing_refreshes() {
     let s = w
         .gate
         .sessions()
-        .decode(&RequestCookies::parse(Some(&w.cookie_header())), NOW)
+        .decode(
+            &RequestCookies::parse(Some(w.cookie_header().as_bytes())),
+            NOW,
+        )
         .map(|o| o.session);
     assert_eq!(s.map(|s| s.refresh_token), Ok(None));
     assert!(matches!(
@@ -1355,9 +1406,10 @@ fn request<'a>(
         scheme: "https",
         authority: host,
         path,
-        cookie: Some(cookie),
+        cookie: Some(cookie.as_bytes()),
         accept: Some(HTML),
         authorization,
+        header_names: SPOOFED,
         ..Request::default()
     }
 }
@@ -1411,22 +1463,30 @@ fn a_session_is_judged_by_the_policy_of_the_host_it_visits() {
 }
 
 #[test]
-fn ambiguous_paths_are_refused_when_policies_depend_on_paths() {
+fn a_path_servers_read_as_another_never_borrows_a_public_policy() {
     let mut v = minimal();
-    v["policies"] =
-        json!([{"hosts": ["app.example.com"], "path_prefix": "/public/", "skip_auth": true}]);
+    v["policies"] = json!([
+        {"hosts": ["app.example.com"], "path_prefix": "/public/", "skip_auth": true},
+        {"hosts": ["app.example.com"], "path_prefix": "/admin", "allowed_groups": ["admins"]},
+    ]);
     let mut w = world_with(v);
-    let Decision::Respond(r) = w.gate.decide(
-        &request("app.example.com", "/public/../admin", "", None),
-        None,
-        NOW,
-        &mut w.rng,
-    ) else {
-        unreachable!()
-    };
-    assert_eq!(r.status, 400);
+    for path in [
+        "/public/../admin",
+        "/public/..;/admin",
+        "/public/%2e%2e/admin",
+    ] {
+        let Decision::Respond(r) = w.gate.decide(
+            &request("app.example.com", path, "", None),
+            Some(&w.provider),
+            NOW,
+            &mut w.rng,
+        ) else {
+            unreachable!("{path}")
+        };
+        assert_eq!(r.outcome, Outcome::LoginStarted, "{path}");
+    }
     let d = w.gate.decide(
-        &request("app.example.com", "/public/a.css", "", None),
+        &request("app.example.com", "/public/a.css;v=2", "", None),
         None,
         NOW,
         &mut w.rng,
@@ -1438,6 +1498,29 @@ fn ambiguous_paths_are_refused_when_policies_depend_on_paths() {
             ..
         }
     ));
+    // Signed in without the admins group: a path any server reads as /admin is refused.
+    w.login("/", json!({"groups": ["everyone"]}));
+    let cookie = w.cookie_header();
+    for path in [
+        "/admin/x",
+        "/public/..;/admin",
+        "/ADMIN/x",
+        "/Admin;jsessionid=1",
+    ] {
+        let Decision::Respond(r) = w.gate.decide(
+            &request("app.example.com", path, &cookie, None),
+            Some(&w.provider),
+            NOW,
+            &mut w.rng,
+        ) else {
+            unreachable!("{path}")
+        };
+        assert_eq!(
+            (r.status, r.outcome.code()),
+            (403, "group_not_allowed"),
+            "{path}"
+        );
+    }
 }
 
 #[test]
@@ -1602,3 +1685,5 @@ fn the_metric_names_the_same_reason_as_the_log_code() {
         "oidc_gate_bearer_rejected_alg_none"
     );
 }
+
+mod checks;

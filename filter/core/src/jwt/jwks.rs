@@ -196,7 +196,7 @@ fn decode_key(raw: RawJwk) -> Option<Key> {
 /// The uncompressed SEC1 point `04 || x || y`.
 fn sec1(raw: &RawJwk) -> Option<Vec<u8>> {
     let (x, y) = (b64(&raw.x)?, b64(&raw.y)?);
-    let mut point = Vec::with_capacity(1 + x.len() + y.len());
+    let mut point = Vec::with_capacity(65);
     point.push(0x04);
     point.extend_from_slice(&x);
     point.extend_from_slice(&y);
@@ -216,7 +216,7 @@ impl KeySet {
                     .and_then(decode_key)
             })
             .collect();
-        let skipped = total - keys.len();
+        let skipped = total.saturating_sub(keys.len());
         if keys.is_empty() {
             return Err(JwksError::NoUsableKey { skipped });
         }

@@ -1,0 +1,173 @@
+//! Bearer tokens (`skip_jwt_bearer_tokens`): a verified token (or one found in the cache) gets
+//! the same rules and headers as a session, `email_verified` included. A token signed with a key
+//! the filter has not seen yet waits for one rate-limited JWKS refetch, as a login does.
+
+use std::collections::BTreeMap;
+
+use super::{Decision, Forwarding, Gate, Keys, Origin, Outcome, Request};
+use crate::bearer::{verify_bearer, BearerCache, BearerError, BearerIdentity, TrustedIssuer};
+use crate::env::UnixTime;
+use crate::headers::{plan_identity, Principal};
+use crate::policy::{Access, RuleSet};
+use crate::secret::BearerToken;
+
+/// A bearer request waiting for its issuer's keys.
+#[derive(Debug)]
+pub struct PendingBearer {
+    token: BearerToken,
+    origin: Origin,
+    ctx: Forwarding,
+}
+
+impl Gate {
+    /// The issuers a bearer token may come from, with the loader that holds each one's keys.
+    fn trusted<'a>(&'a self, keys: Keys<'a>) -> Vec<TrustedIssuer<'a>> {
+        let mut issuers = vec![TrustedIssuer {
+            issuer: &self.config.issuer,
+            audience: &self.config.client_id,
+            provider: keys.main,
+            loader: 0,
+        }];
+        for (i, extra) in self.config.extra_issuers.iter().enumerate() {
+            let (provider, loader) = match &extra.discovery {
+                None => (keys.main, 0),
+                Some(_) => (
+                    keys.extra.get(i).and_then(|p| p.as_deref()),
+                    i.saturating_add(1),
+                ),
+            };
+            issuers.push(TrustedIssuer {
+                issuer: &extra.issuer,
+                audience: &extra.audience,
+                provider,
+                loader,
+            });
+        }
+        issuers
+    }
+
+    /// Verifies a token (or finds it in the cache) and checks what a login checks of an ID
+    /// token's identity: `email_verified`.
+    fn verified_bearer(
+        &self,
+        token: &str,
+        keys: Keys<'_>,
+        now: UnixTime,
+    ) -> Result<BearerIdentity, BearerError> {
+        let key = BearerCache::key(token);
+        let cached = self
+            .bearer_cache
+            .try_borrow_mut()
+            .ok()
+            .and_then(|mut c| c.get(&key, now));
+        if let Some(id) = cached {
+            return Ok(id);
+        }
+        let names: Vec<String> = self
+            .config
+            .claim_headers
+            .iter()
+            .map(|(_, c)| c.clone())
+            .collect();
+        let id = verify_bearer(token, &self.trusted(keys), &self.config.claims, &names, now)?;
+        if id.email_verified == Some(false) && !self.config.allow_unverified_email {
+            return Err(BearerError::EmailUnverified);
+        }
+        if let Ok(mut cache) = self.bearer_cache.try_borrow_mut() {
+            cache.insert(key, id.clone(), now);
+        }
+        Ok(id)
+    }
+
+    /// A request with `Authorization: Bearer <JWT>`.
+    pub(super) fn bearer(
+        &self,
+        req: &Request<'_>,
+        token: &str,
+        rules: &RuleSet<'_>,
+        keys: Keys<'_>,
+        ctx: Forwarding,
+        now: UnixTime,
+    ) -> Decision {
+        match self.verified_bearer(token, keys, now) {
+            Err(BearerError::UnknownKey { loader }) => Decision::RefetchBearerKeys {
+                loader,
+                pending: Box::new(PendingBearer {
+                    token: BearerToken::new(token),
+                    origin: self.origin(req),
+                    ctx,
+                }),
+            },
+            verified => self.bearer_outcome(req, verified, rules, ctx),
+        }
+    }
+
+    /// After the refetch (or when none was allowed): the token with the keys there are now.
+    pub fn resume_bearer(&self, pending: PendingBearer, keys: Keys<'_>, now: UnixTime) -> Decision {
+        let req = pending.origin.request();
+        // The same request judged again: the same access as when it was decided.
+        let rules = match self.access(req.method, req.authority, req.path) {
+            Access::Public => return self.anonymous(pending.ctx, Outcome::Public),
+            Access::Rules(r) => r,
+        };
+        let verified = self.verified_bearer(pending.token.expose(), keys, now);
+        self.bearer_outcome(&req, verified, &rules, pending.ctx)
+    }
+
+    fn bearer_outcome(
+        &self,
+        req: &Request<'_>,
+        verified: Result<BearerIdentity, BearerError>,
+        rules: &RuleSet<'_>,
+        ctx: Forwarding,
+    ) -> Decision {
+        let id = match verified {
+            Ok(id) => id,
+            Err(BearerError::NotReady) => return Decision::Respond(self.not_ready(req)),
+            Err(e) => {
+                let mut r = self.error(
+                    req,
+                    401,
+                    "Unauthorized",
+                    "The bearer token is not valid.",
+                    Outcome::BearerRejected(e),
+                );
+                r.headers.push((
+                    "www-authenticate".into(),
+                    "Bearer error=\"invalid_token\"".into(),
+                ));
+                return Decision::Respond(r);
+            }
+        };
+        let no_claims = BTreeMap::new();
+        let who = Principal {
+            user: &id.user,
+            email: &id.email,
+            groups: &id.groups,
+            preferred_username: &id.preferred_username,
+            claims: if id.claims.is_empty() {
+                &no_claims
+            } else {
+                &id.claims
+            },
+            id_token: None,
+            access_token: None,
+            bearer: true,
+        };
+        match rules.authorize(&id.email, &id.groups) {
+            Ok(()) => Decision::Forward {
+                plan: plan_identity(&self.config, &self.removals, &ctx.strip, who, ctx.rewrite),
+                outcome: Outcome::Bearer,
+                user: Some(id.user.clone()),
+                set_cookies: Vec::new(),
+            },
+            Err(denial) => Decision::Respond(self.error(
+                req,
+                403,
+                "Forbidden",
+                denial.message(),
+                Outcome::Denied(denial),
+            )),
+        }
+    }
+}
