@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use e2e::idp::USERS;
+use e2e::idp::{DAVE, USERS};
 use e2e::{Stack, StackOptions};
 use serde_json::json;
 
@@ -47,8 +47,13 @@ fn main() {
     println!();
     println!("  Test users:");
     for u in USERS {
+        let unverified = if u.username == DAVE.username {
+            "  (email not verified: refused)"
+        } else {
+            ""
+        };
         println!(
-            "    {:<6} password {:<9} {:<20} groups: {}",
+            "    {:<6} password {:<9} {:<20} groups: {}{unverified}",
             u.username,
             u.password,
             u.email,

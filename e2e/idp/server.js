@@ -55,6 +55,9 @@ const USER_AT_FORMAT = config.user_access_token_format === 'opaque' ? 'opaque' :
 const API_SCOPES = Array.isArray(config.api_scopes) ? config.api_scopes.map(String) : ['api:read', 'api:write'];
 const OIDC_SCOPES = ['openid', 'email', 'profile', 'offline_access', 'groups'];
 const INTERACTION_PREFIX = '/interaction/';
+// Authentication levels (`acr`): password only, or password and a second factor.
+const ACR_PASSWORD = 'urn:okta:loa:1fa:pwd';
+const ACR_MFA = 'urn:okta:loa:2fa:any';
 
 // Users are kept by username; the provider's accountId is the user's `sub`.
 const users = new Map();
@@ -261,6 +264,7 @@ function makeProvider() {
       backchannel_authentication: '/v1/bc/authorize',
     },
     scopes: OIDC_SCOPES,
+    acrValues: [ACR_PASSWORD, ACR_MFA],
     claims: {
       // groups is part of the openid claim set so it is in every ID token (Okta: a groups
       // claim rule); it can also be asked for alone with the `groups` scope.
@@ -334,7 +338,12 @@ function makeProvider() {
       if (token.accountId) {
         extra.uid = token.accountId;
         const u = userBySub(token.accountId);
-        if (u) extra.groups = [...u.groups];
+        if (u) {
+          extra.groups = [...u.groups];
+          // Okta custom claims: the user's email and whether it is verified, for APIs.
+          if (u.email !== undefined) extra.email = u.email;
+          if (u.email_verified !== undefined) extra.email_verified = u.email_verified;
+        }
       }
       return extra;
     },
@@ -550,8 +559,12 @@ async function handleInteraction(req, res, url) {
     return;
   }
   log(`login ok: ${username} (sub ${user.sub}) for client ${clientId}`);
+  // Step-up as an Okta sign-on policy does it: a request that asks for the MFA level gets it
+  // (the test users pass the second factor); otherwise the password level.
+  const asked = String(details.params.acr_values || '').split(' ');
+  const acr = asked.includes(ACR_MFA) ? ACR_MFA : ACR_PASSWORD;
   await provider.interactionFinished(req, res, {
-    login: { accountId: user.sub, amr: ['pwd'], remember: true },
+    login: { accountId: user.sub, amr: acr === ACR_MFA ? ['pwd', 'otp'] : ['pwd'], acr, remember: true },
   }, { mergeWithLastSubmission: false });
 }
 
@@ -676,6 +689,18 @@ async function handleTest(req, res, url) {
       user.groups = [...body.groups];
       log(`groups of ${user.username} set to ${JSON.stringify(user.groups)}`);
       return sendJson(res, 200, { username: user.username, sub: user.sub, groups: user.groups });
+    }
+    case 'POST /__test/sign': {
+      // A JWT with these claims, signed with the current RSA key: what a broken or compromised
+      // provider could send (tests feed it back through a fault proxy).
+      const claims = await readJson(req);
+      const key = currentKeys.find((k) => k.kty === 'RSA');
+      const header = { alg: 'RS256', typ: 'JWT', kid: key.kid };
+      const b64 = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
+      const input = `${b64(header)}.${b64(claims)}`;
+      const privateKey = crypto.createPrivateKey({ key, format: 'jwk' });
+      const signature = crypto.sign('sha256', Buffer.from(input), privateKey).toString('base64url');
+      return sendJson(res, 200, { jwt: `${input}.${signature}` });
     }
     case 'GET /__test/health':
       return sendJson(res, 200, { ok: true, issuer });

@@ -25,8 +25,9 @@ pub struct Plugin {
     pub env: Vec<(String, String)>,
     /// `vmConfig.env` entries with `valueFrom: HOST`: read from Envoy's own environment.
     pub host_env_keys: Vec<String>,
-    /// `FAIL_CLOSE` → `FAIL_CLOSED`, as istiod maps it.
-    pub fail_open: bool,
+    /// Envoy's `failure_policy`: `FAIL_CLOSE` → `FAIL_CLOSED`, `FAIL_OPEN`, `FAIL_RELOAD`, as
+    /// istiod maps `failStrategy`.
+    pub failure_policy: String,
     pub wasm: PathBuf,
 }
 
@@ -39,7 +40,8 @@ impl Plugin {
             config,
             env: Vec::new(),
             host_env_keys: Vec::new(),
-            fail_open: false,
+            // What `oidc-gate-ctl render` sets.
+            failure_policy: "FAIL_RELOAD".into(),
             wasm: tools::wasm_module(),
         }
     }
@@ -78,7 +80,12 @@ impl Plugin {
             config: w["pluginConfig"].clone(),
             env,
             host_env_keys,
-            fail_open: w["failStrategy"] == "FAIL_OPEN",
+            failure_policy: match w["failStrategy"].as_str() {
+                Some("FAIL_OPEN") => "FAIL_OPEN",
+                Some("FAIL_RELOAD") => "FAIL_RELOAD",
+                _ => "FAIL_CLOSED",
+            }
+            .into(),
             wasm,
         }
     }
@@ -116,7 +123,7 @@ impl Plugin {
                         "@type": "type.googleapis.com/google.protobuf.StringValue",
                         "value": self.config.to_string(),
                     },
-                    "failure_policy": if self.fail_open { "FAIL_OPEN" } else { "FAIL_CLOSED" },
+                    "failure_policy": self.failure_policy,
                 }
             }
         })

@@ -1,5 +1,5 @@
 //! A fault-injecting stand-in between Envoy and the OpenID provider: it passes requests on, or
-//! (for the paths it is told) delays, drops, answers 500, garbage or a huge body.
+//! (for the paths it is told) delays, drops, answers 500, garbage, a huge body or a given one.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
     Pass,
     Delay(Duration),
@@ -18,6 +18,8 @@ pub enum Fault {
     Garbage,
     /// 200 with a 1 MiB body.
     Huge,
+    /// 200 with this JSON body (an answer the provider would not give).
+    Json(String),
 }
 
 #[derive(Default)]
@@ -89,7 +91,7 @@ fn handle(conn: TcpStream, target: u16, rules: &Mutex<Rules>) {
             r.by_path
                 .iter()
                 .find(|(suffix, _)| path_only.ends_with(suffix.as_str()))
-                .map(|(_, f)| *f)
+                .map(|(_, f)| f.clone())
         })
         .ok()
         .flatten()
@@ -105,6 +107,7 @@ fn handle(conn: TcpStream, target: u16, rules: &Mutex<Rules>) {
         }
         Fault::Garbage => return answer(&mut out, "200 OK", b"<html>this is not JSON"),
         Fault::Huge => return answer(&mut out, "200 OK", &vec![b'a'; 1 << 20]),
+        Fault::Json(body) => return answer(&mut out, "200 OK", body.as_bytes()),
         Fault::Delay(d) => std::thread::sleep(d),
         Fault::Pass => {}
     }

@@ -43,7 +43,14 @@ pub const CAROL: User = User {
     email: "carol@partner.org",
     groups: &["admins"],
 };
-pub const USERS: [&User; 3] = [&ALICE, &BOB, &CAROL];
+/// A user whose email the provider has not verified.
+pub const DAVE: User = User {
+    username: "dave",
+    password: "dave-pw",
+    email: "dave@example.com",
+    groups: &["everyone"],
+};
+pub const USERS: [&User; 4] = [&ALICE, &BOB, &CAROL, &DAVE];
 
 pub struct Idp {
     pub issuer: String,
@@ -65,8 +72,8 @@ impl Idp {
             .iter()
             .map(|u| {
                 json!({"username": u.username, "password": u.password, "sub": format!("00u-{}", u.username),
-                       "email": u.email, "email_verified": true, "preferred_username": u.username,
-                       "name": u.username, "groups": u.groups})
+                       "email": u.email, "email_verified": u.username != DAVE.username,
+                       "preferred_username": u.username, "name": u.username, "groups": u.groups})
             })
             .collect();
         let config = json!({
@@ -176,6 +183,15 @@ impl Idp {
             "/__test/groups",
             Some(json!({"username": username, "groups": groups})),
         );
+    }
+
+    /// A JWT with `claims`, signed with the provider's current key (what a broken provider
+    /// could send).
+    pub fn sign(&self, claims: &Value) -> String {
+        self.admin("POST", "/__test/sign", Some(claims.clone()))["jwt"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 
     /// New signing keys (new kids); the old ones stay published unless `keep_old` is false.

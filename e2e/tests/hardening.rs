@@ -218,7 +218,7 @@ fn idp_faults_give_login_error_pages_while_signed_in_users_keep_working_and_reco
     for (fault, status, words) in cases {
         let mut bob = Browser::new();
         let callback = bob.login_until_callback(&s.url("/"), "bob", "bob-pw");
-        proxy.set("/v1/token", fault);
+        proxy.set("/v1/token", fault.clone());
         let r = bob.get(&callback);
         assert_eq!(r.status, status, "{fault:?}: {r:?}");
         assert!(r.body.contains(words), "{fault:?}: {}", r.body);
@@ -288,8 +288,21 @@ fn jwks_and_discovery_unreachable_at_start_mean_503_until_the_idp_answers() {
         page["text"].as_str().unwrap_or("").contains("Request ID"),
         "{page}"
     );
-    // Discovery comes back but the JWKS fails: still 503.
+    // Discovery comes back but the JWKS is a 1 MiB answer (not read), then garbage: still 503.
     proxy.set("/.well-known/openid-configuration", Fault::Pass);
+    proxy.set("/v1/keys", Fault::Huge);
+    let mut refused_huge = false;
+    for _ in 0..40 {
+        std::thread::sleep(Duration::from_millis(250));
+        if s.envoy_log()
+            .contains("larger than 256 KiB and was not read")
+        {
+            refused_huge = true;
+            break;
+        }
+    }
+    assert!(refused_huge, "{}", s.envoy_log());
+    assert_eq!(b.get(&s.url("/")).status, 503);
     proxy.set("/v1/keys", Fault::Garbage);
     std::thread::sleep(Duration::from_millis(4500));
     assert_eq!(b.get(&s.url("/")).status, 503);
@@ -371,20 +384,20 @@ fn operators_see_metrics_in_prometheus_and_clean_error_pages_in_a_browser() {
     );
 }
 
-#[test]
-fn a_filter_that_traps_under_fail_closed_lets_nothing_through() {
+/// Starts Envoy with the test-only trapping module under `policy`.
+fn trapping_envoy(name: &str, policy: &str) -> (e2e::envoy::Envoy, e2e::echo::Echo) {
     use e2e::envoy::{bootstrap, free_port, Envoy, Plugin};
     let echo = e2e::echo::Echo::start();
     let mut plugin = Plugin::new(json!({}));
     plugin.wasm = tools::panic_probe_module();
+    plugin.failure_policy = policy.into();
     let cfg = bootstrap(free_port(), echo.port, &plugin, &[]);
-    let envoy = Envoy::start("trap", &cfg, 1).expect("envoy");
-    let mut b = Browser::api();
-    assert_eq!(
-        b.get(&envoy.url("/before")).status,
-        200,
-        "the probe passes ordinary requests"
-    );
+    let envoy = Envoy::start(name, &cfg, 1).expect("envoy");
+    (envoy, echo)
+}
+
+/// Sends the request that makes the probe trap; the reply, if any, must not come from the app.
+fn trap(envoy: &e2e::envoy::Envoy) {
     let trapped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut b = Browser::api();
         b.send("GET", &envoy.url("/boom"), &[("x-panic", "1")], None)
@@ -393,6 +406,18 @@ fn a_filter_that_traps_under_fail_closed_lets_nothing_through() {
         assert!(r.status >= 500, "the trapping request: {r:?}");
         nothing_upstream(r);
     }
+}
+
+#[test]
+fn a_filter_that_traps_under_fail_closed_lets_nothing_through() {
+    let (envoy, _echo) = trapping_envoy("trap", "FAIL_CLOSED");
+    let mut b = Browser::api();
+    assert_eq!(
+        b.get(&envoy.url("/before")).status,
+        200,
+        "the probe passes ordinary requests"
+    );
+    trap(&envoy);
     // The VM is dead for this worker: later requests get 503, never the upstream.
     let after = b.get(&envoy.url("/after"));
     assert_eq!(after.status, 503, "{after:?}");
@@ -400,4 +425,41 @@ fn a_filter_that_traps_under_fail_closed_lets_nothing_through() {
     assert!(envoy
         .log_text()
         .contains("panic-probe: a panic inside a filter"));
+}
+
+#[test]
+fn a_filter_that_traps_under_fail_reload_is_replaced_and_the_gateway_recovers_by_itself() {
+    let (envoy, _echo) = trapping_envoy("reload", "FAIL_RELOAD");
+    let mut b = Browser::api();
+    assert_eq!(b.get(&envoy.url("/before")).status, 200);
+    trap(&envoy);
+    // Until the VM is replaced (backoff from 1 s) requests fail closed; then they pass again.
+    let mut statuses = Vec::new();
+    for _ in 0..60 {
+        let r = b.get(&envoy.url("/after"));
+        statuses.push(r.status);
+        if r.status == 200 {
+            assert!(r.seen().is_some());
+            break;
+        }
+        nothing_upstream(&r);
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(
+        statuses.last(),
+        Some(&200),
+        "{statuses:?}\n{}",
+        envoy.log_text()
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 503),
+        "{statuses:?}"
+    );
+    // And it traps and recovers again: the replacement is a working filter.
+    trap(&envoy);
+    let recovered = (0..60).any(|_| {
+        std::thread::sleep(Duration::from_millis(250));
+        b.get(&envoy.url("/again")).status == 200
+    });
+    assert!(recovered, "{}", envoy.log_text());
 }

@@ -158,6 +158,8 @@ fn base64_encode(s: &str) -> String {
 #[test]
 fn a_rendered_wasmplugin_loads_the_pulled_module_and_logs_in_with_secrets_only_in_the_environment()
 {
+    // The configuration holds its secrets inline, as a first draft would: render moves them into
+    // a Kubernetes Secret that the gateway takes as environment variables.
     let registry = Registry::start("reg-render", None);
     let wasm = std::fs::read(tools::wasm_module()).expect("wasm");
     let reference = format!("{}/platform/oidc-gate:0.1.0", registry.host());
@@ -173,8 +175,8 @@ fn a_rendered_wasmplugin_loads_the_pulled_module_and_logs_in_with_secrets_only_i
     let config = json!({
         "oidc_issuer_url": format!("http://127.0.0.1:{idp_port}/oauth2/default"),
         "client_id": idp::CLIENT_ID,
-        "client_secret_env": "OIDC_CLIENT_SECRET",
-        "cookie_secret_env": "OIDC_COOKIE_SECRET",
+        "client_secret": idp::CLIENT_SECRET,
+        "cookie_secret": COOKIE_SECRET,
         "cookie_secure": false,
         "set_authorization_header": true,
     });
@@ -183,12 +185,27 @@ fn a_rendered_wasmplugin_loads_the_pulled_module_and_logs_in_with_secrets_only_i
         sha256: Some(digest.clone()),
         ..render::Options::default()
     };
-    let docs = render::render(&config, &options).unwrap_or_else(|e| panic!("{e:?}"));
-    let wasmplugin = docs[0].clone();
+    let rendered = render::render(&config, &options).unwrap_or_else(|e| panic!("{e:?}"));
+    let wasmplugin = rendered.docs[0].clone();
+    let text = render::to_yaml(&rendered.docs);
     assert!(
-        !wasmplugin.to_string().contains(idp::CLIENT_SECRET),
-        "no secret in the resource"
+        !text.contains(idp::CLIENT_SECRET) && !text.contains(COOKIE_SECRET),
+        "no secret in the plugin resource"
     );
+    assert_eq!(wasmplugin["spec"]["failStrategy"], "FAIL_RELOAD");
+    // The kubelet: the gateway's environment from the Secret, as the Deployment patch says.
+    let secret = &rendered.secrets.docs[0]["stringData"];
+    let env: Vec<(String, String)> = rendered.secrets.docs[1]["spec"]["template"]["spec"]
+        ["containers"][0]["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .map(|e| {
+            let key = e["valueFrom"]["secretKeyRef"]["key"].as_str().expect("key");
+            let name = e["name"].as_str().expect("name").to_string();
+            (name, secret[key].as_str().expect("value").to_string())
+        })
+        .collect();
 
     // The agent: pull the url, check the sha256 against the manifest digest, take the module.
     let url = wasmplugin["spec"]["url"]
@@ -215,10 +232,7 @@ fn a_rendered_wasmplugin_loads_the_pulled_module_and_logs_in_with_secrets_only_i
         "rendered",
         StackOptions {
             plugin: Some(plugin),
-            envoy_env: vec![
-                ("OIDC_CLIENT_SECRET".into(), idp::CLIENT_SECRET.into()),
-                ("OIDC_COOKIE_SECRET".into(), COOKIE_SECRET.into()),
-            ],
+            envoy_env: env,
             idp: json!({"port": idp_port}),
             ..StackOptions::default()
         },

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use e2e::fault::{Fault, FaultProxy};
 use e2e::idp::{ALICE, BOB};
 use e2e::stack::COOKIE_SECRET;
 use e2e::{Browser, Stack, StackOptions};
@@ -50,11 +51,11 @@ fn four_workers_fetch_discovery_and_jwks_once() {
 }
 
 #[test]
-fn refresh_updates_the_groups_from_the_provider() {
+fn refresh_updates_the_groups_and_claim_headers_from_the_provider() {
     let s = Stack::start(
         "refresh",
         StackOptions {
-            config: json!({"cookie_refresh": "1s"}),
+            config: json!({"cookie_refresh": "1s", "claim_headers": {"X-Groups-Claim": "groups"}}),
             ..StackOptions::default()
         },
     );
@@ -88,6 +89,13 @@ fn refresh_updates_the_groups_from_the_provider() {
             .as_deref(),
         Some("everyone,new-team")
     );
+    assert_eq!(
+        r.seen()
+            .and_then(|x| x.header("x-groups-claim").map(str::to_string))
+            .as_deref(),
+        Some("everyone,new-team"),
+        "claim headers follow the refreshed ID token"
+    );
     assert!(
         r.all("set-cookie")
             .iter()
@@ -96,6 +104,48 @@ fn refresh_updates_the_groups_from_the_provider() {
     );
     assert_eq!(s.idp.count("POST", "/v1/token"), 1);
     assert!(s.envoy_log().contains("session_refreshed"));
+}
+
+#[test]
+fn a_refresh_whose_id_token_names_another_user_ends_the_session() {
+    let proxy = FaultProxy::start();
+    let s = Stack::start(
+        "forgedsub",
+        StackOptions {
+            config: json!({"cookie_refresh": "1s"}),
+            fault: Some(proxy.clone()),
+            ..StackOptions::default()
+        },
+    );
+    let mut b = Browser::new();
+    b.login(&s.url("/"), ALICE.username, ALICE.password);
+    // The token endpoint now answers a refresh with a valid ID token for bob.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let id_token = s.idp.sign(&json!({
+        "iss": s.idp.issuer, "aud": e2e::idp::CLIENT_ID, "sub": "00u-bob",
+        "iat": now, "exp": now + 600, "email": "bob@example.com", "email_verified": true,
+    }));
+    proxy.set(
+        "/v1/token",
+        Fault::Json(
+            json!({"id_token": id_token, "refresh_token": "rt-bob", "expires_in": 600}).to_string(),
+        ),
+    );
+    std::thread::sleep(Duration::from_millis(1200));
+    let mut api = b.clone();
+    api.extra = vec![("accept".into(), "application/json".into())];
+    let r = api.get(&s.url("/after"));
+    assert_eq!(r.status, 401, "{r:?}\n{}", s.envoy_log());
+    assert!(r.seen().is_none(), "nobody's identity went upstream");
+    assert!(r.body.contains("session_ended"), "{}", r.body);
+    assert!(s.envoy_log().contains("another user"), "{}", s.envoy_log());
+    assert!(
+        !api.cookies(&s.url("/")).contains_key("_oauth2_proxy"),
+        "the cookie is cleared"
+    );
 }
 
 #[test]

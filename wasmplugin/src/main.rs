@@ -11,6 +11,7 @@ const USAGE: &str = "usage:
   oidc-gate-ctl validate CONFIG.json|WASMPLUGIN.yaml
   oidc-gate-ctl render CONFIG.json --image REF [--sha256 DIGEST] [--host APP_HOST]
                 [--kind wasmplugin|trafficextension] [--namespace NS] [--name NAME]
+                [--secret-out FILE] [--gateway DEPLOYMENT]
   oidc-gate-ctl image WASM --out DIR [--variant compat|artifact]
   oidc-gate-ctl push WASM REF [--variant compat|artifact] [--plain-http]
   oidc-gate-ctl migrate OAUTH2_PROXY_VALUES.yaml
@@ -33,6 +34,26 @@ fn variant(args: &[String]) -> Result<Variant, String> {
         Some("artifact") => Ok(Variant::Artifact),
         Some(other) => Err(format!("--variant {other}: use compat or artifact")),
     }
+}
+
+/// Writes the secrets `render` moved out of the plugin configuration to their own file (a
+/// Secret and the gateway's env patch), or refuses: they never go into the plugin resource.
+fn write_secrets(secrets: &render::MovedSecrets, out: Option<String>) -> Result<(), String> {
+    if secrets.docs.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<&str> = secrets.moved.iter().map(|(k, _)| k.as_str()).collect();
+    let Some(path) = out else {
+        return Err(format!(
+            "the configuration holds {} inline; in the WasmPlugin anyone who can read it or an Envoy config dump would read them. Give --secret-out FILE to write them into a Kubernetes Secret (with the gateway env patch), or use the *_env options",
+            keys.join(", ")
+        ));
+    };
+    std::fs::write(&path, render::to_yaml(&secrets.docs)).map_err(|e| format!("{path}: {e}"))?;
+    for (key, var) in &secrets.moved {
+        eprintln!("secret: {key} moved to {var} in {path} (apply it, then patch the gateway)");
+    }
+    Ok(())
 }
 
 fn run(args: &[String]) -> Result<(), String> {
@@ -71,10 +92,12 @@ fn run(args: &[String]) -> Result<(), String> {
                 host: flag(args, "--host"),
                 namespace: flag(args, "--namespace").unwrap_or_else(|| "istio-system".into()),
                 name: flag(args, "--name").unwrap_or_else(|| "oidc-gate".into()),
+                gateway: flag(args, "--gateway").unwrap_or_else(|| "istio-ingressgateway".into()),
                 ..Options::default()
             };
-            let docs = render::render(&config, &options).map_err(|p| p.join("\n"))?;
-            print!("{}", render::to_yaml(&docs));
+            let rendered = render::render(&config, &options).map_err(|p| p.join("\n"))?;
+            write_secrets(&rendered.secrets, flag(args, "--secret-out"))?;
+            print!("{}", render::to_yaml(&rendered.docs));
             Ok(())
         }
         (Some("image"), [wasm]) => {

@@ -16,6 +16,24 @@ pub enum Kind {
     TrafficExtension,
 }
 
+/// Secrets found inline in a configuration, moved to environment variables of the gateway:
+/// the Kubernetes resources that carry them (a Secret, and the gateway Deployment's env).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MovedSecrets {
+    /// (configuration key, environment variable) for each value moved.
+    pub moved: Vec<(String, String)>,
+    /// The Secret and the Deployment patch, empty when nothing was inline.
+    pub docs: Vec<Value>,
+}
+
+/// What `render` writes: the plugin and IdP resources (never a secret), and the secrets it took
+/// out of `pluginConfig`, to be written elsewhere.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub docs: Vec<Value>,
+    pub secrets: MovedSecrets,
+}
+
 #[derive(Debug, Clone)]
 pub struct Options {
     pub kind: Kind,
@@ -29,6 +47,8 @@ pub struct Options {
     pub selector: Vec<(String, String)>,
     /// The app host; sets `redirect_url` when the configuration has none.
     pub host: Option<String>,
+    /// The gateway Deployment whose environment carries moved secrets.
+    pub gateway: String,
 }
 
 impl Default for Options {
@@ -41,6 +61,7 @@ impl Default for Options {
             name: "oidc-gate".into(),
             selector: vec![("istio".into(), "ingressgateway".into())],
             host: None,
+            gateway: "istio-ingressgateway".into(),
         }
     }
 }
@@ -86,10 +107,88 @@ fn env_names(config: &Value) -> Vec<String> {
     names
 }
 
+/// The variable an inline secret moves to.
+fn variable(key: &str, index: Option<usize>) -> String {
+    let base = format!("OIDC_{}", key.to_ascii_uppercase());
+    match index {
+        Some(i) => format!("{base}_{}", i + 1),
+        None => base,
+    }
+}
+
+/// Takes inline secrets out of `config` and names environment variables instead, as the
+/// `*_env` options read them: anyone who can read a WasmPlugin or an Envoy config dump would
+/// otherwise read the secrets.
+pub fn move_secrets(config: &mut Value, options: &Options) -> MovedSecrets {
+    let Some(map) = config.as_object_mut() else {
+        return MovedSecrets::default();
+    };
+    let mut values: Vec<(String, String, String)> = Vec::new();
+    for key in ["client_secret", "cookie_secret"] {
+        if let Some(Value::String(v)) = map.remove(key) {
+            let var = variable(key, None);
+            map.insert(format!("{key}_env"), json!(var));
+            values.push((key.to_string(), var, v));
+        }
+    }
+    let previous = match map.remove("cookie_secret_previous") {
+        Some(Value::String(v)) => vec![v],
+        Some(Value::Array(a)) => a
+            .into_iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    };
+    if !previous.is_empty() {
+        let mut names: Vec<Value> = match map.remove("cookie_secret_previous_env") {
+            Some(Value::String(s)) => vec![json!(s)],
+            Some(Value::Array(a)) => a,
+            _ => Vec::new(),
+        };
+        for (i, v) in previous.into_iter().enumerate() {
+            let var = variable("cookie_secret_previous", Some(i));
+            names.push(json!(var));
+            values.push(("cookie_secret_previous".into(), var, v));
+        }
+        map.insert("cookie_secret_previous_env".into(), Value::Array(names));
+    }
+    if values.is_empty() {
+        return MovedSecrets::default();
+    }
+    let name = &options.name;
+    let data: serde_json::Map<String, Value> = values
+        .iter()
+        .map(|(_, var, v)| (var.clone(), json!(v)))
+        .collect();
+    let env: Vec<Value> = values
+        .iter()
+        .map(|(_, var, _)| json!({"name": var, "valueFrom": {"secretKeyRef": {"name": name, "key": var}}}))
+        .collect();
+    let secret = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": options.namespace},
+        "type": "Opaque",
+        "stringData": data,
+    });
+    let patch = json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": options.gateway, "namespace": options.namespace},
+        "spec": {"template": {"spec": {"containers": [{"name": "istio-proxy", "env": env}]}}},
+    });
+    MovedSecrets {
+        moved: values.into_iter().map(|(k, var, _)| (k, var)).collect(),
+        docs: vec![secret, patch],
+    }
+}
+
 /// The documents, in order: the plugin resource, then a ServiceEntry and DestinationRule per
-/// IdP host and port. `Err` lists the configuration's problems.
-pub fn render(config: &Value, options: &Options) -> Result<Vec<Value>, Vec<String>> {
+/// IdP host and port; and the secrets moved out of `pluginConfig`. `Err` lists the
+/// configuration's problems.
+pub fn render(config: &Value, options: &Options) -> Result<Rendered, Vec<String>> {
     let mut config = config.clone();
+    let secrets = move_secrets(&mut config, options);
     if let (Some(host), true) = (&options.host, config.get("redirect_url").is_none()) {
         let prefix = config["proxy_prefix"]
             .as_str()
@@ -114,10 +213,11 @@ pub fn render(config: &Value, options: &Options) -> Result<Vec<Value>, Vec<Strin
         .into_iter()
         .map(|name| json!({"name": name, "valueFrom": "HOST"}))
         .collect();
+    // A VM that traps is replaced (Envoy's FAIL_RELOAD); requests fail closed meanwhile.
     let mut wasm = json!({
         "url": format!("oci://{}", options.image.trim_start_matches("oci://")),
         "imagePullPolicy": "IfNotPresent",
-        "failStrategy": "FAIL_CLOSE",
+        "failStrategy": "FAIL_RELOAD",
         "pluginConfig": config,
     });
     if let Some(sha) = &options.sha256 {
@@ -184,7 +284,7 @@ pub fn render(config: &Value, options: &Options) -> Result<Vec<Value>, Vec<Strin
             }));
         }
     }
-    Ok(docs)
+    Ok(Rendered { docs, secrets })
 }
 
 /// Multi-document YAML.
@@ -215,11 +315,13 @@ mod tests {
             host: Some("app.example.com".into()),
             ..Options::default()
         };
-        let docs = render(&okta(), &options).unwrap_or_default();
+        let docs = render(&okta(), &options)
+            .map(|r| r.docs)
+            .unwrap_or_default();
         assert_eq!(docs.len(), 3);
         let wp = &docs[0];
         assert_eq!(wp["spec"]["phase"], "AUTHN");
-        assert_eq!(wp["spec"]["failStrategy"], "FAIL_CLOSE");
+        assert_eq!(wp["spec"]["failStrategy"], "FAIL_RELOAD");
         assert_eq!(
             wp["spec"]["url"],
             "oci://registry.example.com/oidc-gate:0.1.0"
@@ -262,10 +364,71 @@ mod tests {
             sha256: Some("ab".repeat(32)),
             ..Options::default()
         };
-        let docs = render(&okta(), &options).unwrap_or_default();
+        let docs = render(&okta(), &options)
+            .map(|r| r.docs)
+            .unwrap_or_default();
         assert_eq!(docs[0]["kind"], "TrafficExtension");
         assert_eq!(docs[0]["spec"]["wasm"]["sha256"], "ab".repeat(32));
-        assert_eq!(docs[0]["spec"]["wasm"]["failStrategy"], "FAIL_CLOSE");
+        assert_eq!(docs[0]["spec"]["wasm"]["failStrategy"], "FAIL_RELOAD");
+    }
+
+    #[test]
+    fn inline_secrets_never_reach_the_plugin_resource() {
+        let mut inline = okta();
+        if let Some(m) = inline.as_object_mut() {
+            m.remove("client_secret_env");
+            m.remove("cookie_secret_env");
+            m.insert("client_secret".into(), json!("cl13nt-s3cr3t"));
+            m.insert("cookie_secret".into(), json!(PLACEHOLDER_SECRET));
+            m.insert(
+                "cookie_secret_previous".into(),
+                json!(["AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="]),
+            );
+        }
+        let options = Options {
+            image: "r/x:1".into(),
+            ..Options::default()
+        };
+        let r = render(&inline, &options).unwrap_or_else(|e| unreachable!("{e:?}"));
+        let plugin = to_yaml(&r.docs);
+        for secret in [
+            "cl13nt-s3cr3t",
+            PLACEHOLDER_SECRET,
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        ] {
+            assert!(!plugin.contains(secret), "{plugin}");
+        }
+        let spec = &r.docs[0]["spec"];
+        assert_eq!(
+            spec["pluginConfig"]["client_secret_env"],
+            "OIDC_CLIENT_SECRET"
+        );
+        assert_eq!(
+            spec["pluginConfig"]["cookie_secret_previous_env"],
+            json!(["OIDC_COOKIE_SECRET_PREVIOUS_1"])
+        );
+        assert_eq!(
+            spec["vmConfig"]["env"],
+            json!([
+                {"name": "OIDC_CLIENT_SECRET", "valueFrom": "HOST"},
+                {"name": "OIDC_COOKIE_SECRET", "valueFrom": "HOST"},
+                {"name": "OIDC_COOKIE_SECRET_PREVIOUS_1", "valueFrom": "HOST"},
+            ])
+        );
+        let secret = &r.secrets.docs[0];
+        assert_eq!(secret["kind"], "Secret");
+        assert_eq!(secret["stringData"]["OIDC_CLIENT_SECRET"], "cl13nt-s3cr3t");
+        let patch = &r.secrets.docs[1];
+        assert_eq!(patch["metadata"]["name"], "istio-ingressgateway");
+        assert_eq!(
+            patch["spec"]["template"]["spec"]["containers"][0]["env"][0]["valueFrom"]
+                ["secretKeyRef"],
+            json!({"name": "oidc-gate", "key": "OIDC_CLIENT_SECRET"})
+        );
+        // Already in the environment: nothing to move.
+        assert!(render(&okta(), &options)
+            .map(|r| r.secrets.docs.is_empty())
+            .unwrap_or(false));
     }
 
     #[test]

@@ -58,7 +58,7 @@ mod tests {
             (json!({}), "oidc_issuer_url: is required"),
             (json!({"client_secret_env": null}), "client_secret: is required (or client_secret_env)"),
             (json!({"cookie-secure": true}), "cookie-secure: is not an oidc-gate option; the config-file name is \"cookie_secure\""),
-            (json!({"cookie_secure": "yes"}), "cookie_secure: invalid type: string \"yes\", expected a boolean"),
+            (json!({"cookie_secure": "yes"}), "cookie_secure: has the wrong type: expected a boolean"),
             (json!({"cookie_expire": "7d"}), "cookie_expire: \"7d\" has unknown unit \"d\""),
             (json!({"cookie_samesite": "loose"}), "cookie_samesite: \"loose\" must be \"lax\", \"strict\" or \"none\""),
             (json!({"skip_auth_routes": ["GET=^/x("]}), "skip_auth_routes: \"^/x(\" is not a valid regular expression"),

@@ -77,6 +77,38 @@ fn validate_reads_a_wasmplugin_and_render_writes_one_that_validates() {
 }
 
 #[test]
+fn render_refuses_inline_secrets_unless_they_go_to_their_own_file() {
+    let config = temp(
+        "inline.json",
+        r#"{"oidc_issuer_url": "https://dev-123456.okta.com/oauth2/default", "client_id": "0oa1",
+            "client_secret": "cl13nt-s3cr3t", "cookie_secret": "cGxhY2Vob2xkZXItZm9yLWEtMzItYnl0ZS1zZWNyZXQ="}"#,
+    );
+    let (code, stdout, err) = ctl(&["render", &config, "--image", "r/x:1"]);
+    assert_eq!(code, 1);
+    assert!(stdout.is_empty() && !err.contains("cl13nt-s3cr3t"), "{err}");
+    assert!(
+        err.contains("client_secret, cookie_secret inline") && err.contains("--secret-out"),
+        "{err}"
+    );
+    let secret_file = temp("secret.yaml", "");
+    let (code, stdout, err) = ctl(&[
+        "render",
+        &config,
+        "--image",
+        "r/x:1",
+        "--secret-out",
+        &secret_file,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!stdout.contains("cl13nt-s3cr3t") && stdout.contains("OIDC_CLIENT_SECRET"));
+    let secrets = std::fs::read_to_string(&secret_file).expect("secret file");
+    assert!(
+        secrets.contains("kind: Secret") && secrets.contains("cl13nt-s3cr3t"),
+        "{secrets}"
+    );
+}
+
+#[test]
 fn migrate_prints_a_configuration_and_notes() {
     let values = concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -116,7 +116,7 @@ fn rendered_manifests_validate_for_both_kinds_and_several_idps() {
             sha256: Some("0".repeat(64)),
             ..Options::default()
         };
-        let docs = render::render(config, &options).expect("render");
+        let docs = render::render(config, &options).expect("render").docs;
         for d in &docs {
             assert_valid(d);
         }
@@ -128,7 +128,8 @@ fn rendered_manifests_validate_for_both_kinds_and_several_idps() {
             ..Options::default()
         },
     )
-    .expect("render");
+    .expect("render")
+    .docs;
     let hosts: Vec<&str> = docs
         .iter()
         .filter(|d| d["kind"] == "ServiceEntry")

@@ -1,5 +1,6 @@
 //! Test-only: panics (traps the VM) on a request with an `x-panic` header, so the e2e suite can
-//! show what Envoy does with a failed Wasm filter under `FAIL_CLOSED`: nothing passes upstream.
+//! show what Envoy does with a failed Wasm filter: nothing passes upstream (`FAIL_CLOSED`), and
+//! the VM is replaced (`FAIL_RELOAD`).
 
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, LogLevel};

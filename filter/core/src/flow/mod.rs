@@ -168,7 +168,15 @@ impl Outcome {
             }
             Self::SignedOut | Self::UserInfo => "oidc_gate_endpoint",
         };
-        format!("{family}_{}", self.code())
+        format!("{family}_{}", self.reason())
+    }
+
+    /// Why, for the metric: a refresh's outcome counts by what the refresh came to.
+    fn reason(&self) -> &'static str {
+        match self {
+            Self::RefreshDeferred(e) | Self::SessionEnded(e) => e.code(),
+            other => other.code(),
+        }
     }
 
     pub fn code(&self) -> &'static str {

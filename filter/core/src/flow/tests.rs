@@ -1684,6 +1684,14 @@ fn the_metric_names_the_same_reason_as_the_log_code() {
         .metric(),
         "oidc_gate_bearer_rejected_alg_none"
     );
+    assert_eq!(
+        Outcome::SessionEnded(LoginError::SubjectChanged).metric(),
+        "oidc_gate_refresh_ended_session_sub_changed"
+    );
+    assert_eq!(
+        Outcome::RefreshDeferred(LoginError::IdpUnreachable).metric(),
+        "oidc_gate_refresh_deferred_idp_unreachable"
+    );
 }
 
 mod checks;
