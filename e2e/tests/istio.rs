@@ -262,7 +262,7 @@ fn a_rendered_wasmplugin_loads_the_pulled_module_and_logs_in_with_secrets_only_i
 #[test]
 fn migrated_oauth2_proxy_values_validate_and_log_in() {
     let values = std::fs::read_to_string(
-        tools::workspace_root().join("../shared/examples/oauth2-proxy-values.yaml"),
+        tools::workspace_root().join("wasmplugin/tests/oauth2-proxy-values.yaml"),
     )
     .expect("values");
     let m = migrate::migrate(&values).expect("migrate");

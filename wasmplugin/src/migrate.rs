@@ -153,10 +153,9 @@ mod tests {
 
     #[test]
     fn the_shared_example_migrates_and_validates() {
-        // shared/ lies beside the repository (as in CI).
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/examples/oauth2-proxy-values.yaml"
+            "/tests/oauth2-proxy-values.yaml"
         );
         let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let m = migrate(&text).unwrap_or_default();

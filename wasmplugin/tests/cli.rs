@@ -112,7 +112,7 @@ fn render_refuses_inline_secrets_unless_they_go_to_their_own_file() {
 fn migrate_prints_a_configuration_and_notes() {
     let values = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/examples/oauth2-proxy-values.yaml"
+        "/tests/oauth2-proxy-values.yaml"
     );
     let (code, stdout, stderr) = ctl(&["migrate", values]);
     assert_eq!(code, 0, "{stderr}");

@@ -1,4 +1,4 @@
-//! The example and rendered manifests against Istio's real CRD schemas (shared/istio), the
+//! The example and rendered manifests against Istio's real CRD schemas (tests/crds), the
 //! configuration schema kept in step with the Rust types, and the README's option table with
 //! the schema.
 
@@ -19,7 +19,7 @@ fn yaml_docs(text: &str) -> Vec<Value> {
         .collect()
 }
 
-/// The `openAPIV3Schema` of a CRD file in shared/istio, by kind.
+/// The `openAPIV3Schema` of a CRD file in tests/crds (Istio 1.30.3's, see SOURCE.md), by kind.
 fn crd_validator(kind: &str) -> jsonschema::Validator {
     let file = match kind {
         "WasmPlugin" => "wasmplugin-crd.yaml",
@@ -28,7 +28,7 @@ fn crd_validator(kind: &str) -> jsonschema::Validator {
         "DestinationRule" => "destinationrule-crd.yaml",
         other => panic!("no CRD for {other}"),
     };
-    let path = root().join("../../shared/istio").join(file);
+    let path = root().join("tests/crds").join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
     let crd = yaml_docs(&text).remove(0);
     let versions = crd["spec"]["versions"].as_array().expect("versions");
