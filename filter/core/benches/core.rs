@@ -19,7 +19,8 @@ use oidc_gate_core::cookies::RequestCookies;
 use oidc_gate_core::jwt::{verify_id_token, Algorithm, IdTokenCheck, KeySet};
 use oidc_gate_core::secret::IdToken;
 use oidc_gate_core::session::Session;
-use oidc_gate_core::{Config, Decision, Entropy, EntropyError, Gate, Request};
+use oidc_gate_core::shared::MemoryStore;
+use oidc_gate_core::{Config, Decision, Entropy, EntropyError, Env, Gate, Now, Providers, Request};
 
 struct Counter(u64);
 impl Entropy for Counter {
@@ -128,13 +129,16 @@ fn bench(c: &mut Criterion) {
             ))
         })
     });
+    let mut providers = Providers::new(&gate.config);
+    let mut store = MemoryStore::default();
     c.bench_function(
         "signed-in request: decide (decode, authorize, header plan)",
         |b| {
             b.iter(|| {
+                let mut env = Env::new(Now::from_secs(NOW), &mut rng, &mut store, &mut providers);
                 black_box(matches!(
-                    gate.decide(black_box(&req), None, NOW, &mut rng),
-                    Decision::Forward { .. }
+                    gate.decide(black_box(&req), &mut env),
+                    Decision::Forward(_)
                 ))
             })
         },

@@ -1,6 +1,12 @@
-//! What the core needs from its host and takes as arguments: the time and randomness.
+//! What the core needs from its host and takes as arguments: the time, randomness, the shared
+//! store and the provider metadata loaded so far, as one `Env` per call; and what it hands back
+//! besides its decision: notes for the log.
 
 use std::fmt;
+use std::time::Duration;
+
+use crate::provider::{Fetch, Loaded, ProviderError, Providers};
+use crate::shared::SharedStore;
 
 /// Randomness failed (the host's `random_get` refused). Requests that need it fail closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +31,69 @@ pub trait Entropy {
 
 /// Seconds since the Unix epoch.
 pub type UnixTime = u64;
+
+/// The time of one call into the core, since the Unix epoch. Seconds (token and cookie times)
+/// and milliseconds (leases) are both read from it, so the two never travel side by side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Now(Duration);
+
+impl Now {
+    pub fn since_epoch(d: Duration) -> Self {
+        Self(d)
+    }
+
+    pub fn from_secs(secs: UnixTime) -> Self {
+        Self(Duration::from_secs(secs))
+    }
+
+    pub fn secs(self) -> UnixTime {
+        self.0.as_secs()
+    }
+
+    pub fn millis(self) -> u64 {
+        u64::try_from(self.0.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// A later time; saturates rather than wraps.
+    pub fn plus(self, d: Duration) -> Self {
+        Self(self.0.saturating_add(d))
+    }
+}
+
+/// Something the host should log that is not a request's decision: what a fetch of provider
+/// metadata came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub fetch: Fetch,
+    pub result: Result<Loaded, ProviderError>,
+}
+
+/// Everything a call into the core reads or changes besides its arguments.
+pub struct Env<'a> {
+    pub now: Now,
+    pub rng: &'a mut dyn Entropy,
+    pub store: &'a mut dyn SharedStore,
+    pub providers: &'a mut Providers,
+    /// Filled by the core, drained and logged by the host.
+    pub notes: Vec<Note>,
+}
+
+impl<'a> Env<'a> {
+    pub fn new(
+        now: Now,
+        rng: &'a mut dyn Entropy,
+        store: &'a mut dyn SharedStore,
+        providers: &'a mut Providers,
+    ) -> Self {
+        Self {
+            now,
+            rng,
+            store,
+            providers,
+            notes: Vec::new(),
+        }
+    }
+}
 
 #[cfg(test)]
 pub(crate) mod testing {

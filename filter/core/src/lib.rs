@@ -29,9 +29,9 @@ pub mod shared;
 
 pub use callout::{CallOut, CallResult};
 pub use config::{Config, ConfigError};
-pub use env::{Entropy, EntropyError, UnixTime};
-pub use flow::{Decision, Gate, Outcome, PendingBearer, PendingLogin, Request, Response};
+pub use env::{Entropy, EntropyError, Env, Note, Now, UnixTime};
+pub use flow::{Call, Decision, Forward, Gate, Outcome, Pending, Request, Response};
 pub use head::{Head, HeadError};
 pub use headers::{CookieRewrite, HeaderPlan};
-pub use provider::{Fetch, Loaded, Provider, ProviderError, ProviderLoader};
+pub use provider::{Fetch, Keys, Loaded, Provider, ProviderError, ProviderLoader, Providers};
 pub use shared::SharedStore;

@@ -22,14 +22,6 @@ impl Denial {
             Self::Group => "group_not_allowed",
         }
     }
-
-    pub fn message(self) -> &'static str {
-        match self {
-            Self::EmailDomain => "Your email domain is not allowed to use this application.",
-            Self::Email => "Your account is not allowed to use this application.",
-            Self::Group => "You are not in a group that may use this application.",
-        }
-    }
 }
 
 /// The rules of one place (a policy, or the top level).

@@ -11,6 +11,7 @@ use url::Url;
 
 use crate::callout::{CallOut, CallResult};
 use crate::config::{Config, Endpoint, ProviderSource};
+use crate::env::Now;
 use crate::jwt::{Algorithm, JwksError, KeySet};
 use crate::shared::{claim, settle, Claim, SharedStore};
 
@@ -240,9 +241,10 @@ impl ProviderLoader {
         self.sync(store);
     }
 
-    /// When the key set in use was fetched (by any VM of this Envoy), in ms.
-    pub fn keys_fetched_at_ms(&self) -> Option<u64> {
-        self.provider.as_ref().map(|_| self.jwks_fetched_ms)
+    /// How long ago the key set in use was fetched (by any VM of this Envoy).
+    pub fn keys_age(&self, now: Now) -> Option<Duration> {
+        let age = now.millis().saturating_sub(self.jwks_fetched_ms);
+        self.provider.as_ref().map(|_| Duration::from_millis(age))
     }
 
     /// The provider, once discovery and keys are loaded.
@@ -278,7 +280,8 @@ impl ProviderLoader {
         }
     }
 
-    fn needed(&self, now_ms: u64) -> Option<Fetch> {
+    fn needed(&self, now: Now) -> Option<Fetch> {
+        let now_ms = now.millis();
         match (&self.endpoints, &self.provider) {
             (None, _) => Some(Fetch::Discovery),
             (Some(_), None) => Some(Fetch::Jwks),
@@ -302,11 +305,11 @@ impl ProviderLoader {
 
     /// Called on every tick: adopts what other VMs published, and returns the call-out to make
     /// if a document is due and this VM won the lease to fetch it.
-    pub fn poll(&mut self, now_ms: u64, store: &mut dyn SharedStore) -> Option<(Fetch, CallOut)> {
+    pub fn poll(&mut self, now: Now, store: &mut dyn SharedStore) -> Option<(Fetch, CallOut)> {
         self.sync(store);
-        let fetch = self.needed(now_ms)?;
-        let hold = millis(self.timeout).saturating_add(1_000);
-        if claim(store, &self.key("lease"), now_ms, hold) != Claim::Won {
+        let fetch = self.needed(now)?;
+        let hold = self.timeout.saturating_add(Duration::from_secs(1));
+        if claim(store, &self.key("lease"), now, hold) != Claim::Won {
             return None;
         }
         Some((fetch, self.call(fetch)?))
@@ -316,23 +319,22 @@ impl ProviderLoader {
     /// one within `KID_MISS_INTERVAL`.
     pub fn refetch_for_unknown_kid(
         &mut self,
-        now_ms: u64,
+        now: Now,
         store: &mut dyn SharedStore,
     ) -> Option<CallOut> {
         self.sync(store);
-        let interval = millis(KID_MISS_INTERVAL);
-        match claim(store, &self.key("kid-miss"), now_ms, interval) {
+        match claim(store, &self.key("kid-miss"), now, KID_MISS_INTERVAL) {
             Claim::Won => self.call(Fetch::Jwks),
             Claim::Busy | Claim::Done => None,
         }
     }
 
-    fn retry_delay(&mut self) -> u64 {
+    fn retry_delay(&mut self) -> Duration {
         let delay = FIRST_RETRY
             .saturating_mul(1u32 << self.failures.min(6))
             .min(MAX_RETRY);
         self.failures = self.failures.saturating_add(1);
-        millis(delay)
+        delay
     }
 
     /// Takes the answer to a call-out `poll` or `refetch_for_unknown_kid` asked for, and
@@ -341,21 +343,21 @@ impl ProviderLoader {
         &mut self,
         fetch: Fetch,
         result: CallResult<'_>,
-        now_ms: u64,
+        now: Now,
         store: &mut dyn SharedStore,
     ) -> Result<Loaded, ProviderError> {
-        let outcome = self.apply(fetch, result, now_ms, store);
+        let outcome = self.apply(fetch, result, now, store);
         let lease = self.key("lease");
         match &outcome {
             // Discovery is followed at once by the JWKS, by whoever polls next.
             Ok(_) => {
                 self.failures = 0;
-                settle(store, &lease, now_ms, false, 0);
+                settle(store, &lease, now, false, Duration::ZERO);
             }
             // The whole gateway backs off together.
             Err(_) => {
                 let delay = self.retry_delay();
-                settle(store, &lease, now_ms, false, delay);
+                settle(store, &lease, now, false, delay);
             }
         }
         outcome
@@ -365,7 +367,7 @@ impl ProviderLoader {
         &mut self,
         fetch: Fetch,
         result: CallResult<'_>,
-        now_ms: u64,
+        now: Now,
         store: &mut dyn SharedStore,
     ) -> Result<Loaded, ProviderError> {
         let body = result.ok_body()?;
@@ -382,11 +384,11 @@ impl ProviderLoader {
             }
             Fetch::Jwks => {
                 let loaded = self.install_keys(body)?;
-                let mut doc = now_ms.to_le_bytes().to_vec();
+                let mut doc = now.millis().to_le_bytes().to_vec();
                 doc.extend_from_slice(body);
                 store.set(&self.key("jwks"), &doc, None);
                 self.jwks_version = store.get(&self.key("jwks")).map(|(_, v)| v);
-                self.jwks_fetched_ms = now_ms;
+                self.jwks_fetched_ms = now.millis();
                 Ok(loaded)
             }
         }
@@ -416,6 +418,75 @@ impl ProviderLoader {
     }
 }
 
+/// Every provider this filter loads metadata of, by index: 0 is the main issuer, `i + 1` the
+/// `extra_jwt_issuers` entry `i` that has its own discovery (an entry with the main issuer's
+/// name shares the main one's keys and has no loader).
+#[derive(Debug)]
+pub struct Providers {
+    loaders: Vec<Option<ProviderLoader>>,
+}
+
+/// The keys of each provider as loaded now (`None` until loaded, or for an extra issuer that
+/// shares the main one's).
+#[derive(Debug, Clone, Default)]
+pub struct Keys {
+    pub main: Option<Arc<Provider>>,
+    pub extra: Vec<Option<Arc<Provider>>>,
+}
+
+impl Providers {
+    pub fn new(config: &Config) -> Self {
+        let mut loaders = vec![Some(ProviderLoader::new(config))];
+        loaders.extend(config.extra_issuers.iter().map(|e| {
+            e.discovery
+                .as_ref()
+                .map(|d| ProviderLoader::for_issuer(&e.issuer, d, config))
+        }));
+        Self { loaders }
+    }
+
+    pub fn loader(&mut self, index: usize) -> Option<&mut ProviderLoader> {
+        self.loaders.get_mut(index).and_then(Option::as_mut)
+    }
+
+    /// The main provider, adopting what another worker published if this one has none yet.
+    pub fn main(&mut self, store: &dyn SharedStore) -> Option<Arc<Provider>> {
+        let loader = self.loader(0)?;
+        if loader.provider().is_none() {
+            loader.adopt(store);
+        }
+        loader.provider().cloned()
+    }
+
+    /// Every provider's keys as loaded now.
+    pub fn keys(&mut self, store: &dyn SharedStore) -> Keys {
+        let main = self.main(store);
+        let extra = self
+            .loaders
+            .iter()
+            .skip(1)
+            .map(|l| l.as_ref().and_then(|l| l.provider().cloned()))
+            .collect();
+        Keys { main, extra }
+    }
+
+    /// The fetches due now, each with the index of the loader it is for.
+    pub fn due(&mut self, now: Now, store: &mut dyn SharedStore) -> Vec<(usize, Fetch, CallOut)> {
+        let mut due = Vec::new();
+        for (i, loader) in self.loaders.iter_mut().enumerate() {
+            if let Some((fetch, call)) = loader.as_mut().and_then(|l| l.poll(now, store)) {
+                due.push((i, fetch, call));
+            }
+        }
+        due
+    }
+
+    /// How long ago the main provider's keys were fetched.
+    pub fn keys_age(&self, now: Now) -> Option<Duration> {
+        self.loaders.first()?.as_ref()?.keys_age(now)
+    }
+}
+
 /// A published JWKS: 8 bytes of fetch time (ms, little endian), then the document.
 fn split_stamp(doc: &[u8]) -> Option<(u64, &[u8])> {
     let (stamp, body) = doc.split_first_chunk::<8>()?;
@@ -429,6 +500,11 @@ pub(crate) mod tests {
     use crate::jwt::verify::testing::{TestIdp, ISSUER};
     use crate::shared::MemoryStore;
     use serde_json::json;
+
+    /// A time in milliseconds since the epoch.
+    pub fn ms(t: u64) -> Now {
+        Now::since_epoch(Duration::from_millis(t))
+    }
 
     pub fn discovery_json() -> String {
         json!({
@@ -452,13 +528,41 @@ pub(crate) mod tests {
 
     /// Runs one VM's loader against the test IdP until it has keys.
     pub fn load(l: &mut ProviderLoader, store: &mut MemoryStore, idp: &TestIdp, now: u64) {
-        while let Some((fetch, _)) = l.poll(now, store) {
+        load_with(l, store, &discovery_json(), &idp.jwks(), now);
+    }
+
+    /// Runs a loader until it has keys, with these documents.
+    pub fn load_with(
+        l: &mut ProviderLoader,
+        store: &mut MemoryStore,
+        discovery: &str,
+        jwks: &str,
+        now: u64,
+    ) {
+        while let Some((fetch, _)) = l.poll(ms(now), store) {
             let body = match fetch {
-                Fetch::Discovery => discovery_json(),
-                Fetch::Jwks => idp.jwks(),
+                Fetch::Discovery => discovery,
+                Fetch::Jwks => jwks,
             };
-            let _ = l.on_response(fetch, CallResult::ok(body.as_bytes()), now, store);
+            let _ = l.on_response(fetch, CallResult::ok(body.as_bytes()), ms(now), store);
         }
+    }
+
+    /// Every provider of a configuration, loaded from the test IdP (the same documents for
+    /// every issuer).
+    pub fn loaded_providers(
+        cfg: &Config,
+        store: &mut MemoryStore,
+        discovery: &str,
+        jwks: &str,
+    ) -> Providers {
+        let mut providers = Providers::new(cfg);
+        for i in 0..providers.loaders.len() {
+            if let Some(l) = providers.loader(i) {
+                load_with(l, store, discovery, jwks, 0);
+            }
+        }
+        providers
     }
 
     pub fn loaded(idp: &TestIdp) -> Arc<Provider> {
@@ -473,24 +577,24 @@ pub(crate) mod tests {
     fn loads_discovery_then_keys_then_refreshes_keys() {
         let mut store = MemoryStore::default();
         let mut l = loader();
-        let (fetch, call) = l.poll(0, &mut store).unwrap_or_else(|| unreachable!());
+        let (fetch, call) = l.poll(ms(0), &mut store).unwrap_or_else(|| unreachable!());
         assert_eq!(fetch, Fetch::Discovery);
         assert_eq!(call.cluster, "outbound|443||dev-123456.okta.com");
         assert!(call.headers.contains(&(
             ":path".into(),
             "/oauth2/default/.well-known/openid-configuration".into()
         )));
-        assert!(l.poll(10, &mut store).is_none(), "one call at a time");
+        assert!(l.poll(ms(10), &mut store).is_none(), "one call at a time");
         assert_eq!(
             l.on_response(
                 Fetch::Discovery,
                 CallResult::ok(discovery_json().as_bytes()),
-                10,
+                ms(10),
                 &mut store
             ),
             Ok(Loaded::Discovery)
         );
-        let (fetch, call) = l.poll(10, &mut store).unwrap_or_else(|| unreachable!());
+        let (fetch, call) = l.poll(ms(10), &mut store).unwrap_or_else(|| unreachable!());
         assert_eq!(fetch, Fetch::Jwks);
         assert!(call
             .headers
@@ -500,7 +604,7 @@ pub(crate) mod tests {
             l.on_response(
                 Fetch::Jwks,
                 CallResult::ok(idp.jwks().as_bytes()),
-                20,
+                ms(20),
                 &mut store
             ),
             Ok(Loaded::Keys {
@@ -515,13 +619,13 @@ pub(crate) mod tests {
             "HS256 is never taken from discovery"
         );
         assert_eq!(p.token_endpoint.path, "/oauth2/default/v1/token");
-        assert!(l.poll(20 + 3_599_000, &mut store).is_none());
+        assert!(l.poll(ms(20 + 3_599_000), &mut store).is_none());
         assert_eq!(
-            l.poll(20 + 3_600_000, &mut store).map(|(f, _)| f),
+            l.poll(ms(20 + 3_600_000), &mut store).map(|(f, _)| f),
             Some(Fetch::Jwks)
         );
         // A failed refresh keeps the last good keys.
-        let _ = l.on_response(Fetch::Jwks, CallResult::failed(), 3_600_030, &mut store);
+        let _ = l.on_response(Fetch::Jwks, CallResult::failed(), ms(3_600_030), &mut store);
         assert!(l.provider().is_some());
     }
 
@@ -533,14 +637,15 @@ pub(crate) mod tests {
         let mut fetches = 0;
         for t in (0..5_000).step_by(500) {
             for w in workers.iter_mut() {
-                if let Some((fetch, _)) = w.poll(t, &mut store) {
+                if let Some((fetch, _)) = w.poll(ms(t), &mut store) {
                     fetches += 1;
                     let body = if fetch == Fetch::Discovery {
                         discovery_json()
                     } else {
                         idp.jwks()
                     };
-                    let _ = w.on_response(fetch, CallResult::ok(body.as_bytes()), t, &mut store);
+                    let _ =
+                        w.on_response(fetch, CallResult::ok(body.as_bytes()), ms(t), &mut store);
                 }
             }
         }
@@ -551,7 +656,7 @@ pub(crate) mod tests {
         assert!(workers.iter().all(|w| w.provider().is_some()));
         // A VM that starts later finds them ready.
         let mut late = loader();
-        assert!(late.poll(5_000, &mut store).is_none());
+        assert!(late.poll(ms(5_000), &mut store).is_none());
         assert!(late.provider().is_some());
     }
 
@@ -575,28 +680,28 @@ pub(crate) mod tests {
         let mut t = 0;
         let mut waits = Vec::new();
         for _ in 0..8 {
-            let _ = l.poll(t, &mut store).unwrap_or_else(|| unreachable!());
+            let _ = l.poll(ms(t), &mut store).unwrap_or_else(|| unreachable!());
             assert_eq!(
                 l.on_response(
                     Fetch::Discovery,
                     CallResult::status(503, b""),
-                    t,
+                    ms(t),
                     &mut store
                 ),
                 Err(ProviderError::Status(503))
             );
             let start = t;
             assert!(
-                other.poll(t + 500, &mut store).is_none(),
+                other.poll(ms(t + 500), &mut store).is_none(),
                 "the other VM waits too"
             );
             loop {
                 t += 250;
-                if l.poll(t, &mut store).is_some() {
+                if l.poll(ms(t), &mut store).is_some() {
                     break;
                 }
             }
-            settle(&mut store, &l.key("lease"), t, false, 0);
+            settle(&mut store, &l.key("lease"), ms(t), false, Duration::ZERO);
             waits.push(t - start);
         }
         assert!(waits.windows(2).all(|w| w[0] <= w[1]), "{waits:?}");
@@ -611,10 +716,10 @@ pub(crate) mod tests {
         let mut a = loader();
         let mut b = loader();
         load(&mut a, &mut store, &idp, 0);
-        assert!(a.refetch_for_unknown_kid(1_000, &mut store).is_some());
-        assert!(b.refetch_for_unknown_kid(2_000, &mut store).is_none());
-        assert!(a.refetch_for_unknown_kid(30_999, &mut store).is_none());
-        assert!(b.refetch_for_unknown_kid(31_000, &mut store).is_some());
+        assert!(a.refetch_for_unknown_kid(ms(1_000), &mut store).is_some());
+        assert!(b.refetch_for_unknown_kid(ms(2_000), &mut store).is_none());
+        assert!(a.refetch_for_unknown_kid(ms(30_999), &mut store).is_none());
+        assert!(b.refetch_for_unknown_kid(ms(31_000), &mut store).is_some());
     }
 
     #[test]
@@ -624,15 +729,15 @@ pub(crate) mod tests {
         let (mut a, mut b) = (loader(), loader());
         load(&mut a, &mut store, &old, 0);
         load(&mut b, &mut store, &old, 0);
-        let call = a.refetch_for_unknown_kid(1_000, &mut store);
+        let call = a.refetch_for_unknown_kid(ms(1_000), &mut store);
         assert!(call.is_some());
         let _ = a.on_response(
             Fetch::Jwks,
             CallResult::ok(new.jwks().as_bytes()),
-            1_000,
+            ms(1_000),
             &mut store,
         );
-        let _ = b.poll(1_500, &mut store);
+        let _ = b.poll(ms(1_500), &mut store);
         let kid_of = |l: &ProviderLoader| format!("{:?}", l.provider().map(|p| p.keys.clone()));
         assert_eq!(kid_of(&a), kid_of(&b));
     }
@@ -668,9 +773,9 @@ pub(crate) mod tests {
     fn an_unanswered_call_is_retried_after_its_lease_ends() {
         let mut store = MemoryStore::default();
         let mut l = loader();
-        assert!(l.poll(0, &mut store).is_some());
-        assert!(l.poll(5_000, &mut store).is_none());
-        assert!(l.poll(6_000, &mut store).is_some(), "timeout 5s + 1s");
+        assert!(l.poll(ms(0), &mut store).is_some());
+        assert!(l.poll(ms(5_000), &mut store).is_none());
+        assert!(l.poll(ms(6_000), &mut store).is_some(), "timeout 5s + 1s");
     }
 
     #[test]
@@ -683,13 +788,13 @@ pub(crate) mod tests {
         let Ok(cfg) = parse(&v) else { unreachable!() };
         let mut l = ProviderLoader::new(&cfg);
         let mut store = MemoryStore::default();
-        assert_eq!(l.poll(0, &mut store).map(|(f, _)| f), Some(Fetch::Jwks));
+        assert_eq!(l.poll(ms(0), &mut store).map(|(f, _)| f), Some(Fetch::Jwks));
         let idp = TestIdp::new();
         assert!(l
             .on_response(
                 Fetch::Jwks,
                 CallResult::ok(idp.jwks().as_bytes()),
-                0,
+                ms(0),
                 &mut store
             )
             .is_ok());

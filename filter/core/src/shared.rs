@@ -3,6 +3,9 @@
 //! fetches the JWKS, one request refreshes a session) and for documents fetched once.
 
 use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::env::Now;
 
 /// The host's shared key-value store.
 pub trait SharedStore {
@@ -51,9 +54,10 @@ pub enum Claim {
     Done,
 }
 
-/// Takes the lease at `key` for `hold_ms` unless someone holds it or it was done recently.
+/// Takes the lease at `key` for `hold` unless someone holds it or it was done recently.
 /// Every write after the first is a compare-and-swap, so of two racing claimants one wins.
-pub fn claim(store: &mut dyn SharedStore, key: &str, now_ms: u64, hold_ms: u64) -> Claim {
+pub fn claim(store: &mut dyn SharedStore, key: &str, now: Now, hold: Duration) -> Claim {
+    let now_ms = now.millis();
     let (bytes, cas) = match store.get(key) {
         Some(found) => found,
         None => {
@@ -75,7 +79,7 @@ pub fn claim(store: &mut dyn SharedStore, key: &str, now_ms: u64, hold_ms: u64) 
         }
     }
     let lease = Lease {
-        until_ms: now_ms.saturating_add(hold_ms),
+        until_ms: now.plus(hold).millis(),
         done: false,
     };
     if store.set(key, &lease.encode(), Some(cas)) {
@@ -85,10 +89,10 @@ pub fn claim(store: &mut dyn SharedStore, key: &str, now_ms: u64, hold_ms: u64) 
     }
 }
 
-/// Ends a lease: `done` keeps others off for `for_ms`; otherwise they may retry after `for_ms`.
-pub fn settle(store: &mut dyn SharedStore, key: &str, now_ms: u64, done: bool, for_ms: u64) {
+/// Ends a lease: `done` keeps others off for `period`; otherwise they may retry after it.
+pub fn settle(store: &mut dyn SharedStore, key: &str, now: Now, done: bool, period: Duration) {
     let lease = Lease {
-        until_ms: now_ms.saturating_add(for_ms),
+        until_ms: now.plus(period).millis(),
         done,
     };
     store.set(key, &lease.encode(), None);
@@ -121,26 +125,34 @@ impl SharedStore for MemoryStore {
 mod tests {
     use super::*;
 
+    fn at(ms: u64) -> Now {
+        Now::since_epoch(Duration::from_millis(ms))
+    }
+
+    fn ms(ms: u64) -> Duration {
+        Duration::from_millis(ms)
+    }
+
     #[test]
     fn one_claimant_wins_until_the_lease_ends() {
         let mut s = MemoryStore::default();
-        assert_eq!(claim(&mut s, "k", 0, 1000), Claim::Won);
-        assert_eq!(claim(&mut s, "k", 10, 1000), Claim::Busy);
+        assert_eq!(claim(&mut s, "k", at(0), ms(1000)), Claim::Won);
+        assert_eq!(claim(&mut s, "k", at(10), ms(1000)), Claim::Busy);
         assert_eq!(
-            claim(&mut s, "k", 1000, 1000),
+            claim(&mut s, "k", at(1000), ms(1000)),
             Claim::Won,
             "an abandoned lease expires"
         );
-        settle(&mut s, "k", 1100, true, 500);
-        assert_eq!(claim(&mut s, "k", 1200, 1000), Claim::Done);
-        assert_eq!(claim(&mut s, "k", 1600, 1000), Claim::Won);
-        settle(&mut s, "k", 1700, false, 300);
+        settle(&mut s, "k", at(1100), true, ms(500));
+        assert_eq!(claim(&mut s, "k", at(1200), ms(1000)), Claim::Done);
+        assert_eq!(claim(&mut s, "k", at(1600), ms(1000)), Claim::Won);
+        settle(&mut s, "k", at(1700), false, ms(300));
         assert_eq!(
-            claim(&mut s, "k", 1800, 1000),
+            claim(&mut s, "k", at(1800), ms(1000)),
             Claim::Busy,
             "a failure backs everyone off"
         );
-        assert_eq!(claim(&mut s, "k", 2000, 1000), Claim::Won);
+        assert_eq!(claim(&mut s, "k", at(2000), ms(1000)), Claim::Won);
     }
 
     #[test]
@@ -180,6 +192,6 @@ mod tests {
     fn garbage_in_the_store_is_treated_as_no_lease() {
         let mut s = MemoryStore::default();
         s.set("k", b"\xff\xfe", None);
-        assert_eq!(claim(&mut s, "k", 0, 10), Claim::Won);
+        assert_eq!(claim(&mut s, "k", at(0), ms(10)), Claim::Won);
     }
 }

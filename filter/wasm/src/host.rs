@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use oidc_gate_core::callout::MAX_RESPONSE_BODY;
-use oidc_gate_core::{pairs, CallOut, Entropy, EntropyError, SharedStore, UnixTime};
+use oidc_gate_core::{pairs, CallOut, CallResult, Entropy, EntropyError, Now, SharedStore};
 use proxy_wasm::hostcalls;
 
 use crate::abi::{self, HostStatus};
@@ -18,18 +18,14 @@ impl Entropy for WasiEntropy {
     }
 }
 
-/// The host's wall clock, since the Unix epoch. A host that cannot tell the time gets epoch 0,
-/// under which every session and token is expired: closed, not open.
-pub fn now() -> Duration {
-    Duration::from_nanos(abi::now_nanos().unwrap_or(0))
-}
-
-pub fn now_secs() -> UnixTime {
-    now().as_secs()
+/// The host's wall clock. A host that cannot tell the time gets epoch 0, under which every
+/// session and token is expired: closed, not open.
+pub fn now() -> Now {
+    Now::since_epoch(Duration::from_nanos(abi::now_nanos().unwrap_or(0)))
 }
 
 pub fn now_millis() -> u64 {
-    u64::try_from(now().as_millis()).unwrap_or(u64::MAX)
+    now().millis()
 }
 
 /// Dispatches a call-out through the SDK, whose dispatcher routes the answer to this context.
@@ -50,6 +46,17 @@ pub struct CallAnswer {
     pub status: Option<u16>,
     pub body: Vec<u8>,
     pub oversized: bool,
+}
+
+impl CallAnswer {
+    /// The answer as the core takes it.
+    pub fn result(&self) -> CallResult<'_> {
+        match (self.status, self.oversized) {
+            (Some(s), true) => CallResult::too_large(s),
+            (Some(s), false) => CallResult::status(s, &self.body),
+            (None, _) => CallResult::failed(),
+        }
+    }
 }
 
 pub fn call_answer(body_size: usize) -> CallAnswer {
@@ -87,11 +94,7 @@ pub fn add_response_header(name: &str, value: &str) -> Result<(), HostStatus> {
     abi::add_header(abi::RESPONSE_HEADERS, name.as_bytes(), value.as_bytes())
 }
 
-pub fn send_response(
-    status: u16,
-    headers: &[(String, String)],
-    body: &str,
-) -> Result<(), HostStatus> {
+pub fn send_response(status: u16, headers: &[(&str, &str)], body: &str) -> Result<(), HostStatus> {
     abi::send_local_response(
         u32::from(status),
         &pairs::serialize(headers),

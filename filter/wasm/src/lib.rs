@@ -2,10 +2,13 @@
 //! do, and does it. No decision is made here.
 
 mod abi;
+mod headers;
 mod host;
+mod logline;
 mod metrics;
 mod root;
 mod stream;
+mod waiting;
 
 use proxy_wasm::types::LogLevel;
 

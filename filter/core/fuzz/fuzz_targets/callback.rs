@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
     for endpoint in ["/oauth2/callback", "/oauth2/sign_out", "/oauth2/start", "/public/x", "/app"] {
         let path = format!("{endpoint}?{query}");
         let req = Request { method: "GET", authority: "app.example.com", path: &path, accept: Some("text/html"), authorization: Some(query), ..Request::default() };
-        if let Decision::Respond(r) = common::with_gate(|g| g.decide(&req, None, 1_800_000_000, &mut common::Counter(0))) {
+        if let Decision::Respond(r) = common::decide(&req) {
             if endpoint == "/oauth2/sign_out" {
                 let location = r.headers.iter().find(|(k, _)| k == "location").map(|(_, v)| v.as_str()).unwrap_or("/");
                 let local = location.starts_with('/') && !location.starts_with("//") && !location.starts_with("/\\");

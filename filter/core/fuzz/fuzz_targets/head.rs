@@ -7,7 +7,7 @@ mod common;
 
 use libfuzzer_sys::fuzz_target;
 use oidc_gate_core::headers::IDENTITY_HEADERS;
-use oidc_gate_core::{pairs, Decision, Head};
+use oidc_gate_core::{pairs, Decision, Forward, Head};
 
 /// Splits the input into header pairs at 0xff bytes: name, value, name, value, …
 fn as_pairs(data: &[u8]) -> Vec<u8> {
@@ -24,9 +24,8 @@ fuzz_target!(|data: &[u8]| {
     let map = if mode % 2 == 0 { rest.to_vec() } else { as_pairs(rest) };
     let Ok(head) = Head::parse(&map) else { return };
     let Ok(req) = head.request() else { return };
-    let decision =
-        common::with_gate(|g| g.decide(&req, None, 1_800_000_000, &mut common::Counter(0)));
-    if let Decision::Forward { plan, .. } = decision {
+    let decision = common::decide(&req);
+    if let Decision::Forward(Forward { plan, .. }) = decision {
         for name in req.header_names {
             let as_sent = String::from_utf8_lossy(name);
             let spelled = as_sent.replace('_', "-").to_ascii_lowercase();

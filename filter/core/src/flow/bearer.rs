@@ -2,13 +2,14 @@
 //! the same rules and headers as a session, `email_verified` included. A token signed with a key
 //! the filter has not seen yet waits for one rate-limited JWKS refetch, as a login does.
 
-use std::collections::BTreeMap;
-
-use super::{Decision, Forwarding, Gate, Keys, Origin, Outcome, Request};
+use super::protocol::{Call, Pending};
+use super::request::Origin;
+use super::{Decision, Forward, Forwarding, Gate, Outcome, Request};
 use crate::bearer::{verify_bearer, BearerCache, BearerError, BearerIdentity, TrustedIssuer};
-use crate::env::UnixTime;
+use crate::env::{Env, UnixTime};
 use crate::headers::{plan_identity, Principal};
 use crate::policy::{Access, RuleSet};
+use crate::provider::Keys;
 use crate::secret::BearerToken;
 
 /// A bearer request waiting for its issuer's keys.
@@ -21,16 +22,16 @@ pub struct PendingBearer {
 
 impl Gate {
     /// The issuers a bearer token may come from, with the loader that holds each one's keys.
-    fn trusted<'a>(&'a self, keys: Keys<'a>) -> Vec<TrustedIssuer<'a>> {
+    fn trusted<'a>(&'a self, keys: &'a Keys) -> Vec<TrustedIssuer<'a>> {
         let mut issuers = vec![TrustedIssuer {
             issuer: &self.config.issuer,
             audience: &self.config.client_id,
-            provider: keys.main,
+            provider: keys.main.as_deref(),
             loader: 0,
         }];
         for (i, extra) in self.config.extra_issuers.iter().enumerate() {
             let (provider, loader) = match &extra.discovery {
-                None => (keys.main, 0),
+                None => (keys.main.as_deref(), 0),
                 Some(_) => (
                     keys.extra.get(i).and_then(|p| p.as_deref()),
                     i.saturating_add(1),
@@ -51,7 +52,7 @@ impl Gate {
     fn verified_bearer(
         &self,
         token: &str,
-        keys: Keys<'_>,
+        keys: &Keys,
         now: UnixTime,
     ) -> Result<BearerIdentity, BearerError> {
         let key = BearerCache::key(token);
@@ -79,41 +80,50 @@ impl Gate {
         Ok(id)
     }
 
-    /// A request with `Authorization: Bearer <JWT>`.
+    /// A request with `Authorization: Bearer <JWT>`. A key the filter has not seen is worth
+    /// one JWKS refetch of the provider that would hold it.
     pub(super) fn bearer(
         &self,
         req: &Request<'_>,
         token: &str,
         rules: &RuleSet<'_>,
-        keys: Keys<'_>,
         ctx: Forwarding,
-        now: UnixTime,
+        env: &mut Env<'_>,
     ) -> Decision {
-        match self.verified_bearer(token, keys, now) {
-            Err(BearerError::UnknownKey { loader }) => Decision::RefetchBearerKeys {
-                loader,
-                pending: Box::new(PendingBearer {
+        let keys = env.providers.keys(env.store);
+        match self.verified_bearer(token, &keys, env.now.secs()) {
+            Err(BearerError::UnknownKey { loader }) => {
+                let pending = PendingBearer {
                     token: BearerToken::new(token),
                     origin: self.origin(req),
                     ctx,
-                }),
-            },
+                };
+                match self.refetch_keys(loader, env) {
+                    Some(call) => Decision::Call(Call {
+                        call,
+                        then: Pending::BearerKeys(loader, Box::new(pending)),
+                    }),
+                    None => self.resume_bearer(pending, env),
+                }
+            }
             verified => self.bearer_outcome(req, verified, rules, ctx),
         }
     }
 
     /// After the refetch (or when none was allowed): the token with the keys there are now.
-    pub fn resume_bearer(&self, pending: PendingBearer, keys: Keys<'_>, now: UnixTime) -> Decision {
+    pub(super) fn resume_bearer(&self, pending: PendingBearer, env: &mut Env<'_>) -> Decision {
         let req = pending.origin.request();
         // The same request judged again: the same access as when it was decided.
         let rules = match self.access(req.method, req.authority, req.path) {
             Access::Public => return self.anonymous(pending.ctx, Outcome::Public),
             Access::Rules(r) => r,
         };
-        let verified = self.verified_bearer(pending.token.expose(), keys, now);
+        let keys = env.providers.keys(env.store);
+        let verified = self.verified_bearer(pending.token.expose(), &keys, env.now.secs());
         self.bearer_outcome(&req, verified, &rules, pending.ctx)
     }
 
+    /// A verified token goes upstream with its identity when the rules allow it.
     fn bearer_outcome(
         &self,
         req: &Request<'_>,
@@ -123,51 +133,29 @@ impl Gate {
     ) -> Decision {
         let id = match verified {
             Ok(id) => id,
-            Err(BearerError::NotReady) => return Decision::Respond(self.not_ready(req)),
-            Err(e) => {
-                let mut r = self.error(
-                    req,
-                    401,
-                    "Unauthorized",
-                    "The bearer token is not valid.",
-                    Outcome::BearerRejected(e),
-                );
-                r.headers.push((
-                    "www-authenticate".into(),
-                    "Bearer error=\"invalid_token\"".into(),
-                ));
-                return Decision::Respond(r);
+            Err(BearerError::NotReady) => {
+                return Decision::Respond(self.reply(req, Outcome::NotReady))
             }
+            Err(e) => return Decision::Respond(self.reply(req, Outcome::BearerRejected(e))),
         };
-        let no_claims = BTreeMap::new();
+        if let Err(denial) = rules.authorize(&id.email, &id.groups) {
+            return Decision::Respond(self.reply(req, Outcome::Denied(denial)));
+        }
         let who = Principal {
             user: &id.user,
             email: &id.email,
             groups: &id.groups,
             preferred_username: &id.preferred_username,
-            claims: if id.claims.is_empty() {
-                &no_claims
-            } else {
-                &id.claims
-            },
+            claims: &id.claims,
             id_token: None,
             access_token: None,
             bearer: true,
         };
-        match rules.authorize(&id.email, &id.groups) {
-            Ok(()) => Decision::Forward {
-                plan: plan_identity(&self.config, &self.removals, &ctx.strip, who, ctx.rewrite),
-                outcome: Outcome::Bearer,
-                user: Some(id.user.clone()),
-                set_cookies: Vec::new(),
-            },
-            Err(denial) => Decision::Respond(self.error(
-                req,
-                403,
-                "Forbidden",
-                denial.message(),
-                Outcome::Denied(denial),
-            )),
-        }
+        Decision::Forward(Forward {
+            plan: plan_identity(&self.config, &self.removals, &ctx.strip, who, ctx.rewrite),
+            outcome: Outcome::Bearer,
+            user: Some(id.user.clone()),
+            set_cookies: Vec::new(),
+        })
     }
 }

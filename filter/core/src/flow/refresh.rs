@@ -8,16 +8,17 @@ use std::time::Duration;
 
 use url::form_urlencoded;
 
-use super::callback::{parse_token_response, LoginError};
-use super::{Decision, Forwarding, Gate, Origin, Outcome, Request, Response};
-use crate::callout::{CallOut, CallResult};
-use crate::cookies::{clear_cookie, domain_for, RequestCookies};
-use crate::env::{Entropy, UnixTime};
+use super::protocol::{Call, Pending};
+use super::request::Origin;
+use super::tokens::parse_token_response;
+use super::{Decision, Forwarding, Gate, LoginError, Outcome, Request, Response};
+use crate::callout::CallResult;
+use crate::cookies::RequestCookies;
+use crate::env::{Env, UnixTime};
 use crate::jwt::VerifyError;
 use crate::policy::Access;
-use crate::provider::Provider;
 use crate::session::Session;
-use crate::shared::{claim, settle, Claim, SharedStore};
+use crate::shared::{claim, settle, Claim};
 
 /// After a refresh, other requests of the session keep the session they carry this long (their
 /// responses race the one that sets the new cookie).
@@ -27,7 +28,7 @@ const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(10);
 /// Leases are spread over this many shared-data keys (a bounded set, whatever the sessions).
 const LEASE_SLOTS: u32 = 4096;
 
-/// A refresh that this request may carry out, and what to do instead.
+/// A refresh under way, and what the request does if it cannot complete.
 #[derive(Debug)]
 pub struct PendingRefresh {
     session: Session,
@@ -39,10 +40,6 @@ pub struct PendingRefresh {
     ctx: Forwarding,
 }
 
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
 impl Gate {
     /// Whether the session is due for a refresh.
     pub(super) fn refresh_due(&self, session: &Session, now: UnixTime) -> bool {
@@ -52,95 +49,88 @@ impl Gate {
             && now >= session.refreshed_at.saturating_add(every)
     }
 
-    pub(super) fn refresh_decision(
-        &self,
-        req: &Request<'_>,
-        cookies: &RequestCookies<'_>,
-        session: Session,
-        provider: &Provider,
-        ctx: Forwarding,
-        fallback: Decision,
-    ) -> Decision {
-        let Some(token) = session.refresh_token.as_ref() else {
-            return fallback;
-        };
-        let mut form = form_urlencoded::Serializer::new(String::new());
-        form.append_pair("grant_type", "refresh_token")
-            .append_pair("refresh_token", token.expose());
-        let call: CallOut = self.token_call(provider, form);
-        // The lease names the session and its generation (when it was last refreshed): requests
-        // still carrying the cookie just refreshed stay off, the new cookie may refresh again.
+    /// The lease that names the session and its generation (when it was last refreshed):
+    /// requests still carrying the cookie just refreshed stay off, the new cookie may refresh
+    /// again after `cookie_refresh`.
+    fn lease_key(&self, session: &Session) -> String {
         let slot = session
             .id
             .bytes()
             .chain(session.refreshed_at.to_le_bytes())
             .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
             % LEASE_SLOTS;
-        Decision::Refresh {
-            call,
-            pending: Box::new(PendingRefresh {
-                lease_key: format!("oidc-gate/v1/{}/refresh/{slot}", self.config.cookie.name),
-                old_session_cookies: self.sessions.present(cookies).map(str::to_string).collect(),
-                origin: self.origin(req),
-                ctx,
-                session,
-                fallback: Box::new(fallback),
-            }),
-        }
+        format!("oidc-gate/v1/{}/refresh/{slot}", self.config.cookie.name)
     }
 
-    /// Whether this request refreshes the session: no other request is refreshing it and it was
-    /// not refreshed a moment ago. Otherwise use `skip_refresh`.
-    pub fn claim_refresh(
+    /// A session due for refresh: the refresh call-out when this request holds the lease (no
+    /// other request of the session refreshes it, and it was not refreshed a moment ago);
+    /// otherwise the request goes on with the session it has (`fallback`).
+    pub(super) fn refresh(
         &self,
-        pending: &PendingRefresh,
-        now_ms: u64,
-        store: &mut dyn SharedStore,
-    ) -> bool {
-        let hold = millis(self.config.idp_timeout).saturating_add(1_000);
-        claim(store, &pending.lease_key, now_ms, hold) == Claim::Won
+        req: &Request<'_>,
+        cookies: &RequestCookies<'_>,
+        session: Session,
+        ctx: Forwarding,
+        fallback: Decision,
+        env: &mut Env<'_>,
+    ) -> Decision {
+        let (Some(token), Some(provider)) = (
+            session.refresh_token.as_ref(),
+            env.providers.main(env.store),
+        ) else {
+            return fallback;
+        };
+        let lease_key = self.lease_key(&session);
+        let hold = self
+            .config
+            .idp_timeout
+            .saturating_add(Duration::from_secs(1));
+        if claim(env.store, &lease_key, env.now, hold) != Claim::Won {
+            return fallback;
+        }
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("grant_type", "refresh_token")
+            .append_pair("refresh_token", token.expose());
+        let call = self.token_call(&provider, form);
+        let pending = PendingRefresh {
+            lease_key,
+            old_session_cookies: self.sessions.present(cookies).map(str::to_string).collect(),
+            origin: self.origin(req),
+            ctx,
+            session,
+            fallback: Box::new(fallback),
+        };
+        Decision::Call(Call {
+            call,
+            then: Pending::Refresh(Box::new(pending)),
+        })
     }
 
-    /// The request goes on with the session it has.
-    pub fn skip_refresh(&self, pending: PendingRefresh) -> Decision {
-        *pending.fallback
-    }
-
-    /// Takes the token endpoint's answer to a refresh.
-    #[allow(clippy::too_many_arguments)]
-    pub fn finish_refresh(
+    /// The token endpoint answered a refresh.
+    pub(super) fn refreshed(
         &self,
         pending: PendingRefresh,
         result: CallResult<'_>,
-        provider: Option<&Provider>,
-        now: UnixTime,
-        now_ms: u64,
-        rng: &mut dyn Entropy,
-        store: &mut dyn SharedStore,
+        env: &mut Env<'_>,
     ) -> Decision {
-        match self.refreshed(&pending, result, provider, now) {
+        match self.refreshed_tokens(&pending, result, env) {
             Ok(session) => {
-                settle(
-                    store,
-                    &pending.lease_key,
-                    now_ms,
-                    true,
-                    millis(REFRESH_SETTLE),
-                );
-                self.go_on_refreshed(pending, session, rng)
+                settle(env.store, &pending.lease_key, env.now, true, REFRESH_SETTLE);
+                self.go_on_refreshed(pending, session, env)
             }
-            Err(e) if self.session_must_end(&e, &pending.session, now) => {
-                settle(store, &pending.lease_key, now_ms, false, 0);
-                Decision::Respond(self.end_session(&pending, e, provider, now, rng))
+            Err(e) if self.session_must_end(&e, &pending.session, env.now.secs()) => {
+                settle(
+                    env.store,
+                    &pending.lease_key,
+                    env.now,
+                    false,
+                    Duration::ZERO,
+                );
+                Decision::Respond(self.end_session(&pending, e, env))
             }
             Err(e) => {
-                settle(
-                    store,
-                    &pending.lease_key,
-                    now_ms,
-                    false,
-                    millis(RETRY_AFTER_FAILURE),
-                );
+                let retry = RETRY_AFTER_FAILURE;
+                settle(env.store, &pending.lease_key, env.now, false, retry);
                 pending.fallback.with_outcome(Outcome::RefreshDeferred(e))
             }
         }
@@ -148,19 +138,22 @@ impl Gate {
 
     /// The session the token endpoint's answer gives: its ID token verified (no nonce on
     /// refresh, OIDC Core §12.2; everything else as at login) and for the same user.
-    fn refreshed(
+    fn refreshed_tokens(
         &self,
         pending: &PendingRefresh,
         result: CallResult<'_>,
-        provider: Option<&Provider>,
-        now: UnixTime,
+        env: &mut Env<'_>,
     ) -> Result<Session, LoginError> {
         let tokens = parse_token_response(result)?;
+        let now = env.now.secs();
         let claims = match tokens.id_token.as_ref() {
             Some(id_token) => {
-                let provider = provider.ok_or(LoginError::IdpUnreachable)?;
+                let provider = env
+                    .providers
+                    .main(env.store)
+                    .ok_or(LoginError::IdpUnreachable)?;
                 let claims = self
-                    .verify(id_token.expose(), provider, None, now)
+                    .verify(id_token.expose(), &provider, None, now)
                     .map_err(LoginError::IdToken)?;
                 Some((id_token, claims))
             }
@@ -176,13 +169,16 @@ impl Gate {
         &self,
         pending: PendingRefresh,
         session: Session,
-        rng: &mut dyn Entropy,
+        env: &mut Env<'_>,
     ) -> Decision {
         let req = pending.origin.request();
-        let Ok(set_cookies) =
-            self.session_cookies(&session, &pending.old_session_cookies, req.authority, rng)
-        else {
-            return Decision::Respond(self.no_entropy(&req));
+        let Ok(set_cookies) = self.session_cookies(
+            &session,
+            &pending.old_session_cookies,
+            req.authority,
+            env.rng,
+        ) else {
+            return Decision::Respond(self.reply(&req, Outcome::NoEntropy));
         };
         let rules = match self.access(req.method, req.authority, req.path) {
             Access::Rules(rules) => rules,
@@ -208,45 +204,20 @@ impl Gate {
 
     /// The session is over: its cookies are cleared; a browser starts a new login, a program
     /// gets 401.
-    fn end_session(
-        &self,
-        pending: &PendingRefresh,
-        e: LoginError,
-        provider: Option<&Provider>,
-        now: UnixTime,
-        rng: &mut dyn Entropy,
-    ) -> Response {
+    fn end_session(&self, pending: &PendingRefresh, e: LoginError, env: &mut Env<'_>) -> Response {
         let req = pending.origin.request();
-        let mut r = if pending.origin.api {
-            self.error(
-                &req,
-                401,
-                "Unauthorized",
-                "Your session has ended. Sign in again.",
-                Outcome::SessionEnded(e),
-            )
+        let r = if pending.origin.api {
+            self.reply(&req, Outcome::SessionEnded(e))
         } else {
             let return_to = self.return_target(&pending.origin.path, &pending.origin.host);
-            let mut r = self.start_login(
-                &req,
-                &RequestCookies::default(),
-                return_to,
-                provider,
-                now,
-                rng,
-            );
+            let mut r = self.start_login(&req, &RequestCookies::default(), return_to, env);
             if r.status == 302 {
                 r.outcome = Outcome::SessionEnded(e);
             }
             r
         };
-        let domain = domain_for(&self.config.cookie, &pending.origin.host);
-        for name in &pending.old_session_cookies {
-            r.headers.push((
-                "set-cookie".into(),
-                clear_cookie(&self.config.cookie, name, domain),
-            ));
-        }
-        r
+        let old = pending.old_session_cookies.iter().map(String::as_str);
+        let cleared: Vec<String> = self.clear_cookies(old, &pending.origin.host).collect();
+        r.with_cookies(cleared)
     }
 }

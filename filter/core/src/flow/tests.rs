@@ -2,11 +2,17 @@
 //! cookie → signed-in request → headers, and each way a step can fail.
 
 use super::*;
+use crate::callout::CallOut;
 use crate::callout::CallResult;
 use crate::config::tests::{minimal, parse};
 use crate::env::testing::SeededEntropy;
+use crate::env::{Env, Now, UnixTime};
+use crate::headers::CookieRewrite;
 use crate::jwt::verify::testing::{TestIdp, CLIENT_ID, ISSUER, NOW};
-use crate::provider::tests::loaded;
+use crate::policy::Denial;
+use crate::provider::tests::{discovery_json, loaded_providers};
+use crate::provider::{Provider, Providers};
+use crate::session::SessionError;
 use crate::shared::MemoryStore;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -14,6 +20,7 @@ use jwt_simple::prelude::ECDSAP256KeyPairLike;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
+use url::form_urlencoded;
 
 const HTML: &str = "text/html,application/xhtml+xml";
 
@@ -29,23 +36,36 @@ const SPOOFED: &[&[u8]] = &[
 struct World {
     gate: Gate,
     idp: TestIdp,
-    provider: Arc<Provider>,
+    /// Loaded from the test IdP, publishing to `store`; `unloaded` has not fetched anything
+    /// yet, and no other worker has published anything to its `empty` store.
+    providers: Providers,
+    store: MemoryStore,
+    unloaded: Providers,
+    empty: MemoryStore,
     rng: SeededEntropy,
     /// The browser's cookies.
     jar: HashMap<String, String>,
 }
 
 fn world_with(config: serde_json::Value) -> World {
+    world_with_discovery(config, &discovery_json())
+}
+
+fn world_with_discovery(config: serde_json::Value, discovery: &str) -> World {
     let cfg = parse(&config);
     let Ok(cfg) = cfg else {
         unreachable!("{cfg:?}")
     };
     let idp = TestIdp::new();
-    let provider = loaded(&idp);
+    let mut store = MemoryStore::default();
+    let providers = loaded_providers(&cfg, &mut store, discovery, &idp.jwks());
     World {
+        unloaded: Providers::new(&cfg),
+        empty: MemoryStore::default(),
         gate: Gate::new(cfg),
         idp,
-        provider,
+        providers,
+        store,
         rng: SeededEntropy(42),
         jar: HashMap::new(),
     }
@@ -56,18 +76,11 @@ fn world() -> World {
 }
 
 fn header<'a>(r: &'a Response, name: &str) -> Option<&'a str> {
-    r.headers
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
+    r.header(name)
 }
 
 fn set_cookies(r: &Response) -> Vec<&str> {
-    r.headers
-        .iter()
-        .filter(|(n, _)| n == "set-cookie")
-        .map(|(_, v)| v.as_str())
-        .collect()
+    r.set_cookies.iter().map(String::as_str).collect()
 }
 
 fn query(url: &str) -> HashMap<String, String> {
@@ -75,7 +88,62 @@ fn query(url: &str) -> HashMap<String, String> {
     form_urlencoded::parse(q.as_bytes()).into_owned().collect()
 }
 
+/// The reply a decision must be.
+fn reply(d: Decision) -> Response {
+    match d {
+        Decision::Respond(r) => r,
+        other => unreachable!("expected a local reply, got {other:?}"),
+    }
+}
+
+/// The forward a decision must be.
+fn forward(d: Decision) -> Forward {
+    match d {
+        Decision::Forward(f) => f,
+        other => unreachable!("expected a forward, got {other:?}"),
+    }
+}
+
 impl World {
+    fn provider(&mut self) -> Arc<Provider> {
+        self.providers
+            .main(&self.store)
+            .unwrap_or_else(|| unreachable!("loaded"))
+    }
+
+    /// Decides on `req` at `now` with the loaded providers.
+    fn decide(&mut self, req: &Request<'_>, now: UnixTime) -> Decision {
+        let mut env = Env::new(
+            Now::from_secs(now),
+            &mut self.rng,
+            &mut self.store,
+            &mut self.providers,
+        );
+        self.gate.decide(req, &mut env)
+    }
+
+    /// Decides on `req` at `now` before any provider metadata is loaded.
+    fn decide_unloaded(&mut self, req: &Request<'_>, now: UnixTime) -> Decision {
+        let mut env = Env::new(
+            Now::from_secs(now),
+            &mut self.rng,
+            &mut self.empty,
+            &mut self.unloaded,
+        );
+        self.gate.decide(req, &mut env)
+    }
+
+    /// Continues `pending` with a call-out's answer at `now`.
+    fn resume(&mut self, pending: Pending, result: CallResult<'_>, now: UnixTime) -> Decision {
+        let mut env = Env::new(
+            Now::from_secs(now),
+            &mut self.rng,
+            &mut self.store,
+            &mut self.providers,
+        );
+        self.gate.resume(pending, result, &mut env)
+    }
+
     fn cookie_header(&self) -> String {
         let mut pairs: Vec<String> = self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
         pairs.sort();
@@ -83,7 +151,11 @@ impl World {
     }
 
     fn store(&mut self, r: &Response) {
-        for c in set_cookies(r) {
+        self.keep_cookies(&r.set_cookies);
+    }
+
+    fn keep_cookies(&mut self, set_cookies: &[String]) {
+        for c in set_cookies {
             let pair = c.split(';').next().unwrap_or("");
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
             if c.contains("Max-Age=0") {
@@ -106,15 +178,11 @@ impl World {
             header_names: SPOOFED,
             ..Request::default()
         };
-        self.gate
-            .decide(&req, Some(&self.provider), NOW, &mut self.rng)
+        self.decide(&req, NOW)
     }
 
     fn respond(&mut self, path: &str, accept: &str) -> Response {
-        match self.get(path, accept) {
-            Decision::Respond(r) => r,
-            other => unreachable!("expected a local reply for {path}, got {other:?}"),
-        }
+        reply(self.get(path, accept))
     }
 
     /// Navigates to `path` without a session and returns the authorize URL's query.
@@ -134,23 +202,19 @@ impl World {
     /// The callback up to the token call-out.
     fn callback(&mut self, query: &str) -> Result<(CallOut, Box<PendingLogin>), Response> {
         match self.get(&format!("/oauth2/callback?{query}"), HTML) {
-            Decision::Redeem { call, pending } => Ok((call, pending)),
+            Decision::Call(Call {
+                call,
+                then: Pending::CodeExchange(pending),
+            }) => Ok((call, pending)),
             Decision::Respond(r) => Err(r),
             other => unreachable!("{other:?}"),
         }
     }
 
+    /// The token endpoint answers the code exchange; the login ends with a reply.
     fn finish(&mut self, pending: Box<PendingLogin>, status: u16, body: &str) -> Response {
-        let step = self.gate.finish_login(
-            *pending,
-            CallResult::status(status, body.as_bytes()),
-            Some(&self.provider),
-            NOW,
-            &mut self.rng,
-        );
-        let LoginStep::Done(r) = step else {
-            unreachable!("{step:?}")
-        };
+        let result = CallResult::status(status, body.as_bytes());
+        let r = reply(self.resume(Pending::CodeExchange(pending), result, NOW));
         self.store(&r);
         r
     }
@@ -248,15 +312,12 @@ fn full_login_sets_the_session_and_returns_to_the_original_url() {
         "the flow cookie is removed"
     );
 
-    let Decision::Forward {
+    let Forward {
         plan,
         outcome,
         user,
         ..
-    } = w.get("/dashboard?tab=1", HTML)
-    else {
-        unreachable!()
-    };
+    } = forward(w.get("/dashboard?tab=1", HTML));
     assert_eq!(outcome, Outcome::Authenticated);
     assert_eq!(user.as_deref(), Some("00u-alice"));
     assert!((plan.value("x-auth-request-email") == Some("alice@example.com")));
@@ -350,9 +411,7 @@ fn api_requests_get_401_json_never_a_redirect() {
             sec_fetch_mode: mode,
             ..Request::default()
         };
-        let Decision::Respond(r) = w.gate.decide(&req, Some(&w.provider), NOW, &mut w.rng) else {
-            unreachable!()
-        };
+        let r = reply(w.decide(&req, NOW));
         assert_eq!(r.status, 401, "{xrw:?} {mode:?}");
     }
 }
@@ -362,8 +421,7 @@ fn skip_auth_routes_and_opted_in_preflights_pass_without_login_but_never_with_sp
     let mut v = minimal();
     v["skip_auth_routes"] = json!(["^/healthz$", "GET=^/public/"]);
     v["skip_auth_preflight"] = json!(true);
-    let w = world_with(v);
-    let mut rng = SeededEntropy(1);
+    let mut w = world_with(v);
     let req = |method, path, acrm| Request {
         method,
         authority: "app.example.com",
@@ -377,9 +435,7 @@ fn skip_auth_routes_and_opted_in_preflights_pass_without_login_but_never_with_sp
         (req("GET", "/healthz", None), Outcome::Public),
         (req("GET", "/public/app.css", None), Outcome::Public),
     ] {
-        let Decision::Forward { plan, outcome, .. } = w.gate.decide(&r, None, NOW, &mut rng) else {
-            unreachable!()
-        };
+        let Forward { plan, outcome, .. } = forward(w.decide_unloaded(&r, NOW));
         assert_eq!(outcome, expected);
         assert!(plan.set.is_empty());
         for spoofed in [
@@ -390,19 +446,9 @@ fn skip_auth_routes_and_opted_in_preflights_pass_without_login_but_never_with_sp
             assert!(plan.removes(spoofed), "{spoofed}");
         }
     }
-    let Decision::Respond(r) = w
-        .gate
-        .decide(&req("POST", "/public/x", None), None, NOW, &mut rng)
-    else {
-        unreachable!()
-    };
+    let r = reply(w.decide_unloaded(&req("POST", "/public/x", None), NOW));
     assert_eq!(r.status, 401);
-    let Decision::Respond(r) = w
-        .gate
-        .decide(&req("OPTIONS", "/x", None), None, NOW, &mut rng)
-    else {
-        unreachable!()
-    };
+    let r = reply(w.decide_unloaded(&req("OPTIONS", "/x", None), NOW));
     assert_eq!(
         r.status, 401,
         "OPTIONS without Access-Control-Request-Method is not a preflight"
@@ -411,7 +457,7 @@ fn skip_auth_routes_and_opted_in_preflights_pass_without_login_but_never_with_sp
 
 #[test]
 fn preflights_need_a_session_unless_skip_auth_preflight() {
-    let w = world();
+    let mut w = world();
     let preflight = Request {
         method: "OPTIONS",
         authority: "app.example.com",
@@ -421,12 +467,8 @@ fn preflights_need_a_session_unless_skip_auth_preflight() {
         access_control_request_method: Some("POST"),
         ..Request::default()
     };
-    let d = w
-        .gate
-        .decide(&preflight, Some(&w.provider), NOW, &mut SeededEntropy(1));
-    let Decision::Respond(r) = d else {
-        unreachable!("{d:?}")
-    };
+    let d = w.decide(&preflight, NOW);
+    let r = reply(d);
     assert_eq!((r.status, r.outcome.code()), (401, "no_session"));
 }
 
@@ -529,12 +571,7 @@ fn expired_login_state_is_refused() {
         accept: Some(HTML),
         ..Request::default()
     };
-    let Decision::Respond(r) = w
-        .gate
-        .decide(&req, Some(&w.provider), NOW + 901, &mut w.rng)
-    else {
-        unreachable!()
-    };
+    let r = reply(w.decide(&req, NOW + 901));
     assert_eq!(r.outcome.code(), "login_state_expired");
 }
 
@@ -606,12 +643,7 @@ fn token_endpoint_outcomes() {
             Some(s) => CallResult::status(s, body.as_bytes()),
             None => CallResult::failed(),
         };
-        let LoginStep::Done(r) =
-            w.gate
-                .finish_login(*pending, result, Some(&w.provider), NOW, &mut w.rng)
-        else {
-            unreachable!()
-        };
+        let r = reply(w.resume(Pending::CodeExchange(pending), result, NOW));
         assert_eq!(
             (r.status, r.outcome.code()),
             (expected, code),
@@ -701,20 +733,16 @@ fn nothing_that_needs_the_idp_happens_before_the_provider_is_loaded() {
         ..Request::default()
     };
     // A signed-in user keeps working from the cookie.
-    let d = w
-        .gate
-        .decide(&req("/", Some(cookie.as_bytes())), None, NOW, &mut w.rng);
+    let d = w.decide_unloaded(&req("/", Some(cookie.as_bytes())), NOW);
     assert!(matches!(
         d,
-        Decision::Forward {
+        Decision::Forward(Forward {
             outcome: Outcome::Authenticated,
             ..
-        }
+        })
     ));
     // A new login waits.
-    let Decision::Respond(r) = w.gate.decide(&req("/", None), None, NOW, &mut w.rng) else {
-        unreachable!()
-    };
+    let r = reply(w.decide_unloaded(&req("/", None), NOW));
     assert_eq!((r.status, header(&r, "retry-after")), (503, Some("5")));
 }
 
@@ -733,11 +761,9 @@ fn session_expires_with_cookie_expire() {
         accept: Some("application/json"),
         ..Request::default()
     };
-    let d = w.gate.decide(&req, None, NOW + 3599, &mut w.rng);
-    assert!(matches!(d, Decision::Forward { .. }));
-    let Decision::Respond(r) = w.gate.decide(&req, None, NOW + 3600, &mut w.rng) else {
-        unreachable!()
-    };
+    let d = w.decide_unloaded(&req, NOW + 3599);
+    assert!(matches!(d, Decision::Forward(_)));
+    let r = reply(w.decide_unloaded(&req, NOW + 3600));
     assert_eq!(r.outcome, Outcome::Unauthenticated(SessionError::Expired));
 }
 
@@ -759,9 +785,7 @@ fn tokens_are_kept_only_when_a_header_needs_them() {
     v["pass_access_token"] = json!(true);
     let mut w = world_with(v);
     w.login("/", json!({}));
-    let Decision::Forward { plan, .. } = w.get("/", HTML) else {
-        unreachable!()
-    };
+    let Forward { plan, .. } = forward(w.get("/", HTML));
     assert!(plan
         .set
         .iter()
@@ -782,9 +806,7 @@ fn redirect_uri_follows_the_request_or_the_configuration() {
         accept: Some(HTML),
         ..Request::default()
     };
-    let Decision::Respond(r) = w.gate.decide(&req, Some(&w.provider), NOW, &mut w.rng) else {
-        unreachable!()
-    };
+    let r = reply(w.decide(&req, NOW));
     assert_eq!(
         query(header(&r, "location").unwrap_or(""))["redirect_uri"],
         "http://localhost:8080/oauth2/callback"
@@ -793,9 +815,7 @@ fn redirect_uri_follows_the_request_or_the_configuration() {
         authority: "evil.example/x?",
         ..req
     };
-    let Decision::Respond(r) = w.gate.decide(&bad, Some(&w.provider), NOW, &mut w.rng) else {
-        unreachable!()
-    };
+    let r = reply(w.decide(&bad, NOW));
     assert_eq!(r.status, 400);
 
     let mut v = minimal();
@@ -860,7 +880,7 @@ fn many_parallel_logins_keep_at_most_three_flow_cookies() {
 
 #[test]
 fn no_randomness_fails_closed() {
-    let w = world();
+    let mut w = world();
     let req = Request {
         method: "GET",
         authority: "app.example.com",
@@ -868,15 +888,15 @@ fn no_randomness_fails_closed() {
         accept: Some(HTML),
         ..Request::default()
     };
-    let Decision::Respond(r) = w.gate.decide(
-        &req,
-        Some(&w.provider),
-        NOW,
-        &mut crate::env::testing::NoEntropy,
-    ) else {
-        unreachable!()
-    };
-    assert_eq!(r.status, 500);
+    let mut no_entropy = crate::env::testing::NoEntropy;
+    let mut env = Env::new(
+        Now::from_secs(NOW),
+        &mut no_entropy,
+        &mut w.store,
+        &mut w.providers,
+    );
+    let r = reply(w.gate.decide(&req, &mut env));
+    assert_eq!((r.status, r.outcome.code()), (500, "no_entropy"));
 }
 
 // ---- refresh (cookie_refresh), coalescing, secret and key rotation ----
@@ -901,8 +921,7 @@ impl World {
             header_names: SPOOFED,
             ..Request::default()
         };
-        self.gate
-            .decide(&req, Some(&self.provider), now, &mut self.rng)
+        self.decide(&req, now)
     }
 
     fn login_with_refresh_token(&mut self) {
@@ -913,6 +932,17 @@ impl World {
         };
         let body = json!({"id_token": self.id_token(&q["nonce"], json!({})), "access_token": "at", "refresh_token": "rt-1", "expires_in": 7200});
         assert_eq!(self.finish(pending, 200, &body.to_string()).status, 302);
+    }
+
+    /// A decision at `now` that must be a refresh call-out (this request took the lease).
+    fn refresh_call(&mut self, now: UnixTime) -> (CallOut, Box<PendingRefresh>) {
+        match self.decide_at("/", HTML, now) {
+            Decision::Call(Call {
+                call,
+                then: Pending::Refresh(pending),
+            }) => (call, pending),
+            other => unreachable!("expected a refresh at {now}: {other:?}"),
+        }
     }
 
     fn refresh_body(&self, groups: serde_json::Value) -> String {
@@ -930,11 +960,9 @@ fn a_session_older_than_cookie_refresh_is_refreshed_with_its_refresh_token() {
     w.login_with_refresh_token();
     assert!(matches!(
         w.decide_at("/", HTML, NOW + 3599),
-        Decision::Forward { .. }
+        Decision::Forward(_)
     ));
-    let Decision::Refresh { call, pending } = w.decide_at("/", HTML, NOW + 3600) else {
-        unreachable!()
-    };
+    let (call, pending) = w.refresh_call(NOW + 3600);
     let form: HashMap<String, String> = form_urlencoded::parse(&call.body).into_owned().collect();
     assert_eq!(form["grant_type"], "refresh_token");
     assert_eq!(form["refresh_token"], "rt-1");
@@ -942,43 +970,25 @@ fn a_session_older_than_cookie_refresh_is_refreshed_with_its_refresh_token() {
         .headers
         .iter()
         .any(|(k, v)| k == "authorization" && v.starts_with("Basic ")));
-    let mut store = MemoryStore::default();
-    assert!(w.gate.claim_refresh(&pending, 1_000, &mut store));
     let body = w.refresh_body(json!(["admins", "new-team"]));
-    let d = w.gate.finish_refresh(
-        *pending,
+    let d = w.resume(
+        Pending::Refresh(pending),
         CallResult::ok(body.as_bytes()),
-        Some(&w.provider),
         NOW + 3600,
-        1_100,
-        &mut w.rng,
-        &mut store,
     );
-    let Decision::Forward {
+    let Forward {
         plan,
         outcome,
         set_cookies,
         ..
-    } = d
-    else {
-        unreachable!("{d:?}")
-    };
+    } = forward(d);
     assert_eq!(outcome, Outcome::Refreshed);
     assert!(
         (plan.value("x-auth-request-groups") == Some("admins,new-team")),
         "the new identity goes upstream"
     );
     assert!(set_cookies.iter().any(|c| c.starts_with("_oauth2_proxy=")));
-    let resp = Response {
-        status: 200,
-        headers: set_cookies
-            .iter()
-            .map(|c| ("set-cookie".to_string(), c.clone()))
-            .collect(),
-        body: String::new(),
-        outcome,
-    };
-    w.store(&resp);
+    w.keep_cookies(&set_cookies);
     // The new session carries the rotated refresh token and starts a new refresh period.
     let opened = w.gate.sessions().decode(
         &RequestCookies::parse(Some(w.cookie_header().as_bytes())),
@@ -997,7 +1007,7 @@ fn a_session_older_than_cookie_refresh_is_refreshed_with_its_refresh_token() {
     );
     assert!(matches!(
         w.decide_at("/", HTML, NOW + 3601),
-        Decision::Forward { .. }
+        Decision::Forward(_)
     ));
 }
 
@@ -1005,47 +1015,28 @@ fn a_session_older_than_cookie_refresh_is_refreshed_with_its_refresh_token() {
 fn concurrent_requests_of_one_session_make_one_refresh_and_the_rest_go_on() {
     let mut w = refreshing();
     w.login_with_refresh_token();
-    let mut store = MemoryStore::default();
-    let mut refreshing = 0;
     let mut pendings = Vec::new();
-    for i in 0..20 {
-        let Decision::Refresh { pending, .. } = w.decide_at("/", HTML, NOW + 3600) else {
-            unreachable!()
-        };
-        if w.gate.claim_refresh(&pending, 1_000 + i, &mut store) {
-            refreshing += 1;
-            pendings.push(pending);
-        } else {
-            let d = w.gate.skip_refresh(*pending);
-            assert!(
-                matches!(
-                    d,
-                    Decision::Forward {
-                        outcome: Outcome::Authenticated,
-                        ..
-                    }
-                ),
-                "{d:?}"
-            );
+    for _ in 0..20 {
+        match w.decide_at("/", HTML, NOW + 3600) {
+            Decision::Call(Call {
+                then: Pending::Refresh(pending),
+                ..
+            }) => pendings.push(pending),
+            Decision::Forward(f) => assert_eq!(f.outcome, Outcome::Authenticated),
+            other => unreachable!("{other:?}"),
         }
     }
-    assert_eq!(refreshing, 1);
+    assert_eq!(pendings.len(), 1, "one request refreshes, the others go on");
     let body = w.refresh_body(json!(["admins"]));
     let pending = pendings.pop().unwrap_or_else(|| unreachable!());
-    let _ = w.gate.finish_refresh(
-        *pending,
+    let _ = w.resume(
+        Pending::Refresh(pending),
         CallResult::ok(body.as_bytes()),
-        Some(&w.provider),
         NOW + 3600,
-        2_000,
-        &mut w.rng,
-        &mut store,
     );
     // Late requests still carrying the old cookie do not refresh again for a while.
-    let Decision::Refresh { pending, .. } = w.decide_at("/", HTML, NOW + 3601) else {
-        unreachable!()
-    };
-    assert!(!w.gate.claim_refresh(&pending, 2_500, &mut store));
+    let f = forward(w.decide_at("/", HTML, NOW + 3601));
+    assert_eq!(f.outcome, Outcome::Authenticated);
 }
 
 #[test]
@@ -1075,22 +1066,9 @@ fn refresh_outcomes_invalid_grant_idp_down_and_lost_group() {
     for (result, now, code) in outcomes {
         let mut w = refreshing();
         w.login_with_refresh_token();
-        let mut store = MemoryStore::default();
-        let Decision::Refresh { pending, .. } = w.decide_at("/", HTML, now) else {
-            unreachable!()
-        };
-        assert!(w.gate.claim_refresh(&pending, 1_000, &mut store));
-        let d = w.gate.finish_refresh(
-            *pending,
-            result,
-            Some(&w.provider),
-            now,
-            1_000,
-            &mut w.rng,
-            &mut store,
-        );
-        match d {
-            Decision::Forward { outcome, .. } => assert_eq!(outcome.code(), code),
+        let (_, pending) = w.refresh_call(now);
+        match w.resume(Pending::Refresh(pending), result, now) {
+            Decision::Forward(f) => assert_eq!(f.outcome.code(), code),
             Decision::Respond(r) => {
                 assert_eq!(r.outcome.code(), code);
                 assert_eq!(r.status, 302, "a browser signs in again");
@@ -1101,40 +1079,26 @@ fn refresh_outcomes_invalid_grant_idp_down_and_lost_group() {
             other => unreachable!("{other:?}"),
         }
         if code == "refresh_deferred" {
-            let Decision::Refresh { pending, .. } = w.decide_at("/", HTML, now) else {
-                unreachable!()
-            };
-            assert!(
-                !w.gate.claim_refresh(&pending, 5_000, &mut store),
+            let f = forward(w.decide_at("/", HTML, now + 5));
+            assert_eq!(
+                f.outcome,
+                Outcome::Authenticated,
                 "backs off after a failure"
             );
-            assert!(
-                w.gate.claim_refresh(&pending, 11_000, &mut store),
-                "then tries again"
-            );
+            let _ = w.refresh_call(now + 11);
         }
     }
     // A user removed from the allowed group loses access at the refresh.
     let mut w = refreshing();
     w.login_with_refresh_token();
-    let mut store = MemoryStore::default();
-    let Decision::Refresh { pending, .. } = w.decide_at("/", HTML, NOW + 3600) else {
-        unreachable!()
-    };
-    assert!(w.gate.claim_refresh(&pending, 1_000, &mut store));
+    let (_, pending) = w.refresh_call(NOW + 3600);
     let body = w.refresh_body(json!(["everyone"]));
-    let d = w.gate.finish_refresh(
-        *pending,
+    let d = w.resume(
+        Pending::Refresh(pending),
         CallResult::ok(body.as_bytes()),
-        Some(&w.provider),
         NOW + 3600,
-        1_000,
-        &mut w.rng,
-        &mut store,
     );
-    let Decision::Respond(r) = d else {
-        unreachable!()
-    };
+    let r = reply(d);
     assert_eq!((r.status, r.outcome.code()), (403, "group_not_allowed"));
     assert!(
         set_cookies(&r)
@@ -1148,23 +1112,20 @@ fn refresh_outcomes_invalid_grant_idp_down_and_lost_group() {
 fn api_request_whose_session_ended_gets_401_and_its_cookie_cleared() {
     let mut w = refreshing();
     w.login_with_refresh_token();
-    let mut store = MemoryStore::default();
-    let Decision::Refresh { pending, .. } = w.decide_at("/", "application/json", NOW + 7200) else {
-        unreachable!()
+    let d = w.decide_at("/", "application/json", NOW + 7200);
+    let Decision::Call(Call {
+        then: Pending::Refresh(pending),
+        ..
+    }) = d
+    else {
+        unreachable!("{d:?}")
     };
-    assert!(w.gate.claim_refresh(&pending, 0, &mut store));
-    let d = w.gate.finish_refresh(
-        *pending,
+    let d = w.resume(
+        Pending::Refresh(pending),
         CallResult::status(400, br#"{"error":"invalid_grant"}"#),
-        Some(&w.provider),
         NOW + 7200,
-        0,
-        &mut w.rng,
-        &mut store,
     );
-    let Decision::Respond(r) = d else {
-        unreachable!()
-    };
+    let r = reply(d);
     assert_eq!((r.status, r.outcome.code()), (401, "session_ended"));
     assert!(set_cookies(&r)
         .iter()
@@ -1192,7 +1153,7 @@ fn without_cookie_refresh_no_refresh_token_is_kept_and_nothing_refreshes() {
     assert_eq!(s.map(|s| s.refresh_token), Ok(None));
     assert!(matches!(
         w.decide_at("/", HTML, NOW + 100_000),
-        Decision::Forward { .. }
+        Decision::Forward(_)
     ));
 }
 
@@ -1205,32 +1166,18 @@ fn a_session_sealed_with_a_previous_secret_is_accepted_and_reissued() {
     v["cookie_secret_previous"] = json!(crate::config::tests::COOKIE_SECRET);
     let mut new = world_with(v);
     new.jar = old.jar.clone();
-    let Decision::Forward {
+    let Forward {
         set_cookies,
         outcome,
         ..
-    } = new.get("/", HTML)
-    else {
-        unreachable!()
-    };
+    } = forward(new.get("/", HTML));
     assert_eq!(outcome, Outcome::Authenticated);
     assert!(
         set_cookies.iter().any(|c| c.starts_with("_oauth2_proxy=")),
         "re-issued with the new secret"
     );
-    let resp = Response {
-        status: 200,
-        headers: set_cookies
-            .iter()
-            .map(|c| ("set-cookie".to_string(), c.clone()))
-            .collect(),
-        body: String::new(),
-        outcome,
-    };
-    new.store(&resp);
-    let Decision::Forward { set_cookies, .. } = new.get("/", HTML) else {
-        unreachable!()
-    };
+    new.keep_cookies(&set_cookies);
+    let Forward { set_cookies, .. } = forward(new.get("/", HTML));
     assert!(
         set_cookies.is_empty(),
         "current secret: nothing to re-issue"
@@ -1274,38 +1221,22 @@ fn an_id_token_signed_with_a_new_key_waits_for_one_jwks_refetch() {
     let jwks = rotated.jwks().replace("\"ec-1\"", "\"ec-rotated\"");
     let token = rotated.ec.with_key_id("ec-rotated").sign(claims);
     let body = json!({"id_token": token.unwrap_or_default()}).to_string();
-    let step = w.gate.finish_login(
-        *pending,
+    let d = w.resume(
+        Pending::CodeExchange(pending),
         CallResult::ok(body.as_bytes()),
-        Some(&w.provider),
         NOW,
-        &mut w.rng,
     );
-    let LoginStep::NeedKeys(pending) = step else {
-        unreachable!("{step:?}")
+    let Decision::Call(Call {
+        call,
+        then: then @ Pending::LoginKeys(_),
+    }) = d
+    else {
+        unreachable!("{d:?}")
     };
-    let mut store = MemoryStore::default();
-    let Ok(cfg) = parse(&minimal()) else {
-        unreachable!()
-    };
-    let mut loader = crate::provider::ProviderLoader::new(&cfg);
-    crate::provider::tests::load(&mut loader, &mut store, &w.idp, 0);
-    assert!(loader.refetch_for_unknown_kid(1_000, &mut store).is_some());
-    assert!(loader
-        .on_response(
-            crate::provider::Fetch::Jwks,
-            CallResult::ok(jwks.as_bytes()),
-            1_000,
-            &mut store
-        )
-        .is_ok());
-    let provider = loader.provider().cloned();
-    let step = w
-        .gate
-        .resume_login(*pending, provider.as_deref(), NOW, &mut w.rng);
-    let LoginStep::Done(r) = step else {
-        unreachable!()
-    };
+    assert!(call
+        .headers
+        .contains(&(":path".into(), "/oauth2/default/v1/keys".into())));
+    let r = reply(w.resume(then, CallResult::ok(jwks.as_bytes()), NOW));
     assert_eq!((r.status, r.outcome.code()), (302, "login_completed"));
     // Had the key still been unknown after the refetch, the login fails instead of looping.
     let mut w = world();
@@ -1316,21 +1247,30 @@ fn an_id_token_signed_with_a_new_key_waits_for_one_jwks_refetch() {
     let mut claims = TestIdp::claims(json!({}));
     claims.nonce = Some(q["nonce"].clone());
     let body = json!({"id_token": TestIdp::new().ec.with_key_id("nobody").sign(claims).unwrap_or_default()}).to_string();
-    let LoginStep::NeedKeys(pending) = w.gate.finish_login(
-        *pending,
+    let d = w.resume(
+        Pending::CodeExchange(pending),
         CallResult::ok(body.as_bytes()),
-        Some(&w.provider),
         NOW,
-        &mut w.rng,
-    ) else {
+    );
+    let Decision::Call(Call { then, .. }) = d else {
+        unreachable!("{d:?}")
+    };
+    let jwks = w.idp.jwks();
+    let r = reply(w.resume(then, CallResult::ok(jwks.as_bytes()), NOW));
+    assert_eq!((r.status, r.outcome.code()), (502, "unknown_kid"));
+    // A second unknown key within 30 s gets no refetch at all: refused at once.
+    let q = w.start("/");
+    let Ok((_, pending)) = w.callback(&format!("code=c&state={}", q["state"])) else {
         unreachable!()
     };
-    let LoginStep::Done(r) = w
-        .gate
-        .resume_login(*pending, Some(&w.provider), NOW, &mut w.rng)
-    else {
-        unreachable!()
-    };
+    let mut claims = TestIdp::claims(json!({}));
+    claims.nonce = Some(q["nonce"].clone());
+    let body = json!({"id_token": TestIdp::new().ec.with_key_id("nobody-2").sign(claims).unwrap_or_default()}).to_string();
+    let r = reply(w.resume(
+        Pending::CodeExchange(pending),
+        CallResult::ok(body.as_bytes()),
+        NOW + 1,
+    ));
     assert_eq!((r.status, r.outcome.code()), (502, "unknown_kid"));
 }
 
@@ -1356,30 +1296,18 @@ fn a_session_that_shrinks_deletes_the_parts_it_no_longer_uses() {
         .cloned()
         .collect();
     assert!(parts.len() >= 2, "{parts:?}");
-    let Decision::Forward { plan, .. } = w.decide_at("/", HTML, NOW + 1) else {
-        unreachable!()
-    };
+    let Forward { plan, .. } = forward(w.decide_at("/", HTML, NOW + 1));
     assert!(plan
         .set
         .iter()
         .any(|(k, v)| *k == "x-auth-request-groups" && v.split(',').count() == 50));
-    let Decision::Refresh { pending, .. } = w.decide_at("/", HTML, NOW + 3600) else {
-        unreachable!()
-    };
-    let mut store = MemoryStore::default();
-    assert!(w.gate.claim_refresh(&pending, 0, &mut store));
+    let (_, pending) = w.refresh_call(NOW + 3600);
     let body = w.refresh_body(json!(["admins"]));
-    let Decision::Forward { set_cookies, .. } = w.gate.finish_refresh(
-        *pending,
+    let Forward { set_cookies, .. } = forward(w.resume(
+        Pending::Refresh(pending),
         CallResult::ok(body.as_bytes()),
-        Some(&w.provider),
         NOW + 3600,
-        0,
-        &mut w.rng,
-        &mut store,
-    ) else {
-        unreachable!()
-    };
+    ));
     for part in &parts {
         assert!(
             set_cookies
@@ -1425,40 +1353,23 @@ fn a_session_is_judged_by_the_policy_of_the_host_it_visits() {
     let mut w = world_with(v);
     w.login("/", json!({}));
     let cookie = w.cookie_header();
-    let d = w.gate.decide(
-        &request("wiki.example.test", "/", &cookie, None),
-        Some(&w.provider),
-        NOW,
-        &mut w.rng,
-    );
+    let d = w.decide(&request("wiki.example.test", "/", &cookie, None), NOW);
     assert!(matches!(
         d,
-        Decision::Forward {
+        Decision::Forward(Forward {
             outcome: Outcome::Authenticated,
             ..
-        }
+        })
     ));
-    let Decision::Respond(r) = w.gate.decide(
-        &request("grafana.example.test", "/", &cookie, None),
-        Some(&w.provider),
-        NOW,
-        &mut w.rng,
-    ) else {
-        unreachable!()
-    };
+    let r = reply(w.decide(&request("grafana.example.test", "/", &cookie, None), NOW));
     assert_eq!((r.status, r.outcome.code()), (403, "group_not_allowed"));
-    let d = w.gate.decide(
-        &request("status.example.test", "/", "", None),
-        None,
-        NOW,
-        &mut w.rng,
-    );
+    let d = w.decide_unloaded(&request("status.example.test", "/", "", None), NOW);
     assert!(matches!(
         d,
-        Decision::Forward {
+        Decision::Forward(Forward {
             outcome: Outcome::Public,
             ..
-        }
+        })
     ));
 }
 
@@ -1475,28 +1386,19 @@ fn a_path_servers_read_as_another_never_borrows_a_public_policy() {
         "/public/..;/admin",
         "/public/%2e%2e/admin",
     ] {
-        let Decision::Respond(r) = w.gate.decide(
-            &request("app.example.com", path, "", None),
-            Some(&w.provider),
-            NOW,
-            &mut w.rng,
-        ) else {
-            unreachable!("{path}")
-        };
+        let r = reply(w.decide(&request("app.example.com", path, "", None), NOW));
         assert_eq!(r.outcome, Outcome::LoginStarted, "{path}");
     }
-    let d = w.gate.decide(
+    let d = w.decide_unloaded(
         &request("app.example.com", "/public/a.css;v=2", "", None),
-        None,
         NOW,
-        &mut w.rng,
     );
     assert!(matches!(
         d,
-        Decision::Forward {
+        Decision::Forward(Forward {
             outcome: Outcome::Public,
             ..
-        }
+        })
     ));
     // Signed in without the admins group: a path any server reads as /admin is refused.
     w.login("/", json!({"groups": ["everyone"]}));
@@ -1507,14 +1409,7 @@ fn a_path_servers_read_as_another_never_borrows_a_public_policy() {
         "/ADMIN/x",
         "/Admin;jsessionid=1",
     ] {
-        let Decision::Respond(r) = w.gate.decide(
-            &request("app.example.com", path, &cookie, None),
-            Some(&w.provider),
-            NOW,
-            &mut w.rng,
-        ) else {
-            unreachable!("{path}")
-        };
+        let r = reply(w.decide(&request("app.example.com", path, &cookie, None), NOW));
         assert_eq!(
             (r.status, r.outcome.code()),
             (403, "group_not_allowed"),
@@ -1536,60 +1431,31 @@ fn bearer_tokens_pass_with_their_identity_or_get_401_invalid_token() {
     let token = w.idp.rs256(claims);
     let auth = format!("Bearer {token}");
     for _ in 0..2 {
-        let d = w.gate.decide(
-            &request("api.example.com", "/v1", "", Some(&auth)),
-            Some(&w.provider),
-            NOW,
-            &mut w.rng,
-        );
-        let Decision::Forward { plan, outcome, .. } = d else {
-            unreachable!("{d:?}")
-        };
+        let d = w.decide(&request("api.example.com", "/v1", "", Some(&auth)), NOW);
+        let Forward { plan, outcome, .. } = forward(d);
         assert_eq!(outcome, Outcome::Bearer);
         assert_eq!(plan.value("x-auth-request-user"), Some("00u-alice"));
         assert!(!plan.removes("authorization"), "the API keeps its token");
     }
-    let Decision::Respond(r) = w.gate.decide(
-        &request("admin.example.com", "/", "", Some(&auth)),
-        Some(&w.provider),
-        NOW,
-        &mut w.rng,
-    ) else {
-        unreachable!()
-    };
+    let r = reply(w.decide(&request("admin.example.com", "/", "", Some(&auth)), NOW));
     assert_eq!(r.status, 403, "policies apply to bearer tokens too");
     // Past exp, even the cached verification does not count.
-    let Decision::Respond(r) = w.gate.decide(
+    let r = reply(w.decide(
         &request("api.example.com", "/v1", "", Some(&auth)),
-        Some(&w.provider),
         NOW + 3600 + 61,
-        &mut w.rng,
-    ) else {
-        unreachable!()
-    };
+    ));
     assert_eq!(r.status, 401);
-    let Decision::Respond(r) = w.gate.decide(
+    let r = reply(w.decide(
         &request("api.example.com", "/v1", "", Some("Bearer junk")),
-        Some(&w.provider),
         NOW,
-        &mut w.rng,
-    ) else {
-        unreachable!()
-    };
+    ));
     assert_eq!(
         (r.status, header(&r, "www-authenticate")),
         (401, Some("Bearer error=\"invalid_token\""))
     );
     // Without skip_jwt_bearer_tokens, a bearer header is no login.
     let mut plain = world();
-    let Decision::Respond(r) = plain.gate.decide(
-        &request("api.example.com", "/v1", "", Some(&auth)),
-        Some(&plain.provider),
-        NOW,
-        &mut plain.rng,
-    ) else {
-        unreachable!()
-    };
+    let r = reply(plain.decide(&request("api.example.com", "/v1", "", Some(&auth)), NOW));
     assert_eq!(r.outcome, Outcome::LoginStarted);
 }
 
@@ -1695,3 +1561,4 @@ fn the_metric_names_the_same_reason_as_the_log_code() {
 }
 
 mod checks;
+mod protocol;

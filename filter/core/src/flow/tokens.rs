@@ -1,19 +1,134 @@
-//! One place that turns a token endpoint's answer into a session, for the login and for every
-//! refresh alike, so a rule on the identity (email verification, `sub` continuity, which claims
-//! and tokens are kept, expiry) cannot hold on one path and be forgotten on the other.
+//! The token endpoint, and one place that turns its answer into a session, for the login and
+//! for every refresh alike, so a rule on the identity (email verification, `sub` continuity,
+//! which claims and tokens are kept, expiry) cannot hold on one path and be forgotten on the
+//! other.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use std::collections::BTreeMap;
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
+use serde::Deserialize;
+use url::form_urlencoded;
 
-use super::callback::{LoginError, TokenResponse};
-use super::Gate;
+use super::{safe_code, Gate, LoginError};
+use crate::callout::{CallOut, CallResult};
+use crate::config::ClientAuthMethod;
 use crate::env::{Entropy, UnixTime};
 use crate::identity::Identity;
-use crate::jwt::Claims;
-use crate::secret::IdToken;
+use crate::jwt::{verify_id_token, Claims, IdTokenCheck, VerifyError};
+use crate::provider::Provider;
+use crate::secret::{AccessToken, IdToken, RefreshToken};
 use crate::session::Session;
 
+/// Clock difference allowed with the IdP when checking token times.
+pub const CLOCK_SKEW_SECS: u64 = 60;
+
+/// What the token endpoint returned (RFC 6749 §5.1). Tokens never print.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct TokenResponse {
+    #[serde(default)]
+    pub id_token: Option<IdToken>,
+    #[serde(default)]
+    pub access_token: Option<AccessToken>,
+    #[serde(default)]
+    pub refresh_token: Option<RefreshToken>,
+    /// Seconds; a value that is not a non-negative integer makes the answer invalid.
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct OAuthError {
+    #[serde(default)]
+    error: String,
+}
+
+/// A token endpoint answer: the tokens, or why there are none.
+pub(crate) fn parse_token_response(result: CallResult<'_>) -> Result<TokenResponse, LoginError> {
+    let status = result.status.ok_or(LoginError::IdpUnreachable)?;
+    // Envoy answers a call-out it could not deliver with its own 502/503/504 (connect error,
+    // reset, timeout); the IdP itself being down looks the same.
+    if matches!(status, 502..=504) {
+        return Err(LoginError::IdpUnreachable);
+    }
+    if result.oversized {
+        return Err(LoginError::TokenResponseInvalid);
+    }
+    if status != 200 {
+        let code = serde_json::from_slice::<OAuthError>(result.body)
+            .map(|e| safe_code(&e.error))
+            .unwrap_or_default();
+        return Err(LoginError::ExchangeRefused(status, code));
+    }
+    serde_json::from_slice(result.body).map_err(|_| LoginError::TokenResponseInvalid)
+}
+
 impl Gate {
+    /// A form POST to the token endpoint with the client's authentication (RFC 6749 §2.3.1).
+    pub(crate) fn token_call(
+        &self,
+        provider: &Provider,
+        mut form: form_urlencoded::Serializer<'_, String>,
+    ) -> CallOut {
+        let mut extra = Vec::new();
+        match self.config.client_auth_method {
+            ClientAuthMethod::Basic => {
+                // RFC 6749 §2.3.1: id and secret are form-encoded before they are joined and
+                // base64-encoded.
+                let enc =
+                    |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+                let pair = format!(
+                    "{}:{}",
+                    enc(&self.config.client_id),
+                    enc(self.config.client_secret.expose())
+                );
+                extra.push((
+                    "authorization".to_string(),
+                    format!("Basic {}", STANDARD.encode(pair)),
+                ));
+            }
+            ClientAuthMethod::Post => {
+                form.append_pair("client_id", &self.config.client_id)
+                    .append_pair("client_secret", self.config.client_secret.expose());
+            }
+        }
+        CallOut::post_form(
+            &provider.token_endpoint,
+            self.config.idp_timeout,
+            form.finish(),
+            extra,
+        )
+    }
+
+    /// Verifies an ID token from this provider; `nonce` at login only.
+    pub(crate) fn verify(
+        &self,
+        id_token: &str,
+        provider: &Provider,
+        nonce: Option<&str>,
+        now: UnixTime,
+    ) -> Result<Claims, VerifyError> {
+        verify_id_token(
+            id_token,
+            &provider.keys,
+            &IdTokenCheck {
+                issuer: &self.config.issuer,
+                client_id: &self.config.client_id,
+                nonce,
+                allowed: &provider.algorithms,
+                now,
+                skew_secs: CLOCK_SKEW_SECS,
+                bearer: false,
+            },
+        )
+    }
+
+    /// The claims `claim_headers` needs, kept in the session.
+    pub(crate) fn claim_values(&self, claims: &Claims) -> BTreeMap<String, String> {
+        let names = self.config.claim_headers.iter().map(|(_, c)| c.as_str());
+        crate::identity::claim_values(&claims.other, &claims.subject, names)
+    }
+
     /// The identity a verified ID token gives, under the configured rules.
     pub(crate) fn identity(&self, claims: &Claims) -> Result<Identity, LoginError> {
         let id = Identity::from_claims(&claims.subject, &claims.other, &self.config.claims);

@@ -13,39 +13,18 @@ impl World {
         json!({"id_token": self.idp.rs256(claims), "access_token": "at-2", "refresh_token": "rt-2", "expires_in": 3600}).to_string()
     }
 
-    /// Carries a refresh due at `now` through to its decision (the lease in `store`).
-    fn refresh_at(
-        &mut self,
-        now: UnixTime,
-        store: &mut MemoryStore,
-        extra: serde_json::Value,
-    ) -> Decision {
-        let d = self.decide_at("/", HTML, now);
-        let Decision::Refresh { pending, .. } = d else {
-            unreachable!("expected a refresh at {now}: {d:?}")
-        };
-        assert!(self.gate.claim_refresh(&pending, now * 1000, store));
+    /// Carries a refresh due at `now` through to its decision, keeping the cookies it sets.
+    fn refresh_at(&mut self, now: UnixTime, extra: serde_json::Value) -> Decision {
+        let (_, pending) = self.refresh_call(now);
         let body = self.refresh_body_at(now, extra);
-        let d = self.gate.finish_refresh(
-            *pending,
+        let d = self.resume(
+            Pending::Refresh(pending),
             CallResult::ok(body.as_bytes()),
-            Some(&self.provider),
             now,
-            now * 1000,
-            &mut self.rng,
-            store,
         );
-        if let Decision::Forward { set_cookies, .. } = &d {
-            let r = Response {
-                status: 200,
-                headers: set_cookies
-                    .iter()
-                    .map(|c| ("set-cookie".to_string(), c.clone()))
-                    .collect(),
-                body: String::new(),
-                outcome: Outcome::Refreshed,
-            };
-            self.store(&r);
+        if let Decision::Forward(f) = &d {
+            let cookies = f.set_cookies.clone();
+            self.keep_cookies(&cookies);
         }
         d
     }
@@ -64,31 +43,20 @@ fn with_refresh(extra: serde_json::Value) -> World {
 fn a_refresh_that_answers_for_another_user_ends_the_session() {
     let mut w = with_refresh(json!({}));
     w.login_with_refresh_token();
-    let d = w.refresh_at(NOW + 3600, &mut MemoryStore::default(), json!({}));
-    assert!(matches!(d, Decision::Forward { .. }), "same sub: {d:?}");
-    let mut store = MemoryStore::default();
-    let d = w.decide_at("/", HTML, NOW + 7200);
-    let Decision::Refresh { pending, .. } = d else {
-        unreachable!("{d:?}")
-    };
-    assert!(w.gate.claim_refresh(&pending, 1, &mut store));
+    let d = w.refresh_at(NOW + 3600, json!({}));
+    assert!(matches!(d, Decision::Forward(_)), "same sub: {d:?}");
+    let (_, pending) = w.refresh_call(NOW + 7200);
     let mut claims = TestIdp::claims(json!({})).with_subject("00u-mallory");
     claims.nonce = None;
     claims.issued_at = Some(jwt_simple::prelude::Duration::from_secs(NOW + 7200));
     claims.expires_at = Some(jwt_simple::prelude::Duration::from_secs(NOW + 9000));
     let body = json!({"id_token": w.idp.rs256(claims), "refresh_token": "rt-3"}).to_string();
-    let d = w.gate.finish_refresh(
-        *pending,
+    let d = w.resume(
+        Pending::Refresh(pending),
         CallResult::ok(body.as_bytes()),
-        Some(&w.provider),
         NOW + 7200,
-        2,
-        &mut w.rng,
-        &mut store,
     );
-    let Decision::Respond(r) = d else {
-        unreachable!("another sub must not go upstream: {d:?}")
-    };
+    let r = reply(d);
     assert_eq!(r.outcome.code(), "session_ended");
     assert!(matches!(
         r.outcome,
@@ -108,22 +76,12 @@ fn claim_headers_follow_the_refreshed_id_token() {
     };
     let body = json!({"id_token": w.id_token(&q["nonce"], json!({"team": "blue"})), "refresh_token": "rt-1"});
     assert_eq!(w.finish(pending, 200, &body.to_string()).status, 302);
-    let Decision::Forward { plan, .. } = w.decide_at("/", HTML, NOW + 10) else {
-        unreachable!()
-    };
+    let Forward { plan, .. } = forward(w.decide_at("/", HTML, NOW + 10));
     assert_eq!(plan.value("x-team"), Some("blue"));
-    let d = w.refresh_at(
-        NOW + 3600,
-        &mut MemoryStore::default(),
-        json!({"team": "red"}),
-    );
-    let Decision::Forward { plan, .. } = d else {
-        unreachable!("{d:?}")
-    };
+    let d = w.refresh_at(NOW + 3600, json!({"team": "red"}));
+    let Forward { plan, .. } = forward(d);
     assert_eq!(plan.value("x-team"), Some("red"));
-    let Decision::Forward { plan, .. } = w.decide_at("/", HTML, NOW + 3601) else {
-        unreachable!()
-    };
+    let Forward { plan, .. } = forward(w.decide_at("/", HTML, NOW + 3601));
     assert_eq!(plan.value("x-team"), Some("red"), "kept in the new cookie");
 }
 
@@ -131,23 +89,20 @@ fn claim_headers_follow_the_refreshed_id_token() {
 fn a_refreshed_session_refreshes_again_after_cookie_refresh_even_when_that_is_short() {
     let mut w = with_refresh(json!({"cookie_refresh": "2s"}));
     w.login_with_refresh_token();
-    let mut store = MemoryStore::default();
     let before = w.jar.clone();
     assert!(matches!(
-        w.refresh_at(NOW + 2, &mut store, json!({})),
-        Decision::Forward { .. }
+        w.refresh_at(NOW + 2, json!({})),
+        Decision::Forward(_)
     ));
-    // The old cookie, still in flight on another request, does not refresh again.
+    // The old cookie, still in flight on another request, does not refresh again: it goes on.
     let after = std::mem::replace(&mut w.jar, before);
-    let Decision::Refresh { pending, .. } = w.decide_at("/", HTML, NOW + 3) else {
-        unreachable!()
-    };
-    assert!(!w.gate.claim_refresh(&pending, (NOW + 3) * 1000, &mut store));
+    let f = forward(w.decide_at("/", HTML, NOW + 3));
+    assert_eq!(f.outcome, Outcome::Authenticated);
     // The new cookie refreshes once its own period is over, within the 60 s settle window.
     w.jar = after;
     assert!(matches!(
-        w.refresh_at(NOW + 5, &mut store, json!({})),
-        Decision::Forward { .. }
+        w.refresh_at(NOW + 5, json!({})),
+        Decision::Forward(_)
     ));
 }
 
@@ -167,11 +122,12 @@ fn a_login_without_the_asked_acr_fails_with_a_clear_page() {
 
 #[test]
 fn a_provider_that_always_sends_iss_must_send_it() {
-    let mut w = world();
-    w.provider = Arc::new(Provider {
-        iss_parameter_supported: true,
-        ..(*w.provider).clone()
-    });
+    let discovery = discovery_json().replace(
+        "\"issuer\":",
+        "\"authorization_response_iss_parameter_supported\":true,\"issuer\":",
+    );
+    let mut w = world_with_discovery(minimal(), &discovery);
+    assert!(w.provider().iss_parameter_supported);
     let q = w.start("/");
     let r = w
         .callback(&format!("code=c&state={}", q["state"]))
@@ -205,15 +161,7 @@ fn a_bearer_token_with_an_unverified_email_is_refused_as_a_login_would_be() {
         "Bearer {}",
         access_token(&w.idp, json!({"email_verified": false}))
     );
-    let d = w.gate.decide(
-        &request("api.example.com", "/v1", "", Some(&auth)),
-        Some(&w.provider),
-        NOW,
-        &mut w.rng,
-    );
-    let Decision::Respond(r) = d else {
-        unreachable!("{d:?}")
-    };
+    let r = reply(w.decide(&request("api.example.com", "/v1", "", Some(&auth)), NOW));
     assert_eq!((r.status, r.outcome.code()), (401, "email_unverified"));
     let mut v = minimal();
     v["skip_jwt_bearer_tokens"] = json!(true);
@@ -224,13 +172,8 @@ fn a_bearer_token_with_an_unverified_email_is_refused_as_a_login_would_be() {
         "Bearer {}",
         access_token(&lax.idp, json!({"email_verified": false}))
     );
-    let d = lax.gate.decide(
-        &request("api.example.com", "/v1", "", Some(&auth)),
-        Some(&lax.provider),
-        NOW,
-        &mut lax.rng,
-    );
-    assert!(matches!(d, Decision::Forward { .. }), "{d:?}");
+    let d = lax.decide(&request("api.example.com", "/v1", "", Some(&auth)), NOW);
+    assert!(matches!(d, Decision::Forward(_)), "{d:?}");
 }
 
 #[test]
@@ -246,16 +189,18 @@ fn a_bearer_token_signed_with_a_new_key_waits_for_one_refetch() {
         .sign(claims)
         .unwrap_or_default();
     let auth = format!("Bearer {token}");
-    let d = w.gate.decide(
-        &request("api.example.com", "/v1", "", Some(&auth)),
-        Some(&w.provider),
-        NOW,
-        &mut w.rng,
-    );
-    let Decision::RefetchBearerKeys { loader, pending } = d else {
+    let d = w.decide(&request("api.example.com", "/v1", "", Some(&auth)), NOW);
+    let Decision::Call(Call {
+        call,
+        then: Pending::BearerKeys(loader, pending),
+    }) = d
+    else {
         unreachable!("{d:?}")
     };
     assert_eq!(loader, 0);
+    assert!(call
+        .headers
+        .contains(&(":path".into(), "/oauth2/default/v1/keys".into())));
     assert!(
         !format!("{pending:?}").contains(&token),
         "the token never prints"
@@ -267,19 +212,16 @@ fn a_bearer_token_signed_with_a_new_key_waits_for_one_refetch() {
         new["kid"] = json!("ec-rotated");
         keys.push(new);
     }
-    let mut refreshed = (*w.provider).clone();
-    refreshed.keys = crate::jwt::KeySet::parse(jwks.to_string().as_bytes()).unwrap_or_default();
-    let keys = Keys {
-        main: Some(&refreshed),
-        extra: &[],
-    };
-    let d = w.gate.resume_bearer(*pending, keys, NOW);
-    let Decision::Forward { outcome, plan, .. } = d else {
-        unreachable!("{d:?}")
-    };
+    let jwks = jwks.to_string();
+    let d = w.resume(
+        Pending::BearerKeys(loader, pending),
+        CallResult::ok(jwks.as_bytes()),
+        NOW,
+    );
+    let Forward { outcome, plan, .. } = forward(d);
     assert_eq!(outcome, Outcome::Bearer);
     assert_eq!(plan.value("x-auth-request-user"), Some("00u-alice"));
-    // Without the key even after the refetch: refused, never a second refetch.
+    // Another unknown key a moment later: no second refetch (30 s per gateway), refused.
     let mut claims = TestIdp::claims(json!({"team": "x"})).with_audience("api://default");
     claims.nonce = None;
     let other = TestIdp::new()
@@ -288,22 +230,7 @@ fn a_bearer_token_signed_with_a_new_key_waits_for_one_refetch() {
         .sign(claims)
         .unwrap_or_default();
     let auth = format!("Bearer {other}");
-    let d = w.gate.decide(
-        &request("api.example.com", "/v2", "", Some(&auth)),
-        Some(&w.provider),
-        NOW,
-        &mut w.rng,
-    );
-    let Decision::RefetchBearerKeys { pending, .. } = d else {
-        unreachable!("{d:?}")
-    };
-    let keys = Keys {
-        main: Some(&w.provider),
-        extra: &[],
-    };
-    let Decision::Respond(r) = w.gate.resume_bearer(*pending, keys, NOW) else {
-        unreachable!()
-    };
+    let r = reply(w.decide(&request("api.example.com", "/v2", "", Some(&auth)), NOW + 1));
     assert_eq!((r.status, r.outcome.code()), (401, "unknown_kid"));
 }
 
@@ -369,7 +296,7 @@ fn continuations_and_decisions_never_print_a_secret() {
     }
     let body = json!({"id_token": w.id_token(&q["nonce"], json!({})), "access_token": "at-secret", "refresh_token": "rt-secret"});
     let tokens =
-        super::super::callback::parse_token_response(CallResult::ok(body.to_string().as_bytes()));
+        super::super::tokens::parse_token_response(CallResult::ok(body.to_string().as_bytes()));
     let shown = format!("{tokens:?}");
     assert!(!shown.contains("at-secret") && !shown.contains("rt-secret") && !shown.contains("eyJ"));
 }

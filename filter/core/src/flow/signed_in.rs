@@ -1,0 +1,169 @@
+//! The way to the app: who may pass where (every reading of the path), a request with a session
+//! (forwarded with its identity, refreshed first when due, or 403), and requests that pass
+//! without one. Spoofed identity headers and the filter's own cookies never go upstream.
+
+use super::{Decision, Forward, Forwarding, Gate, Outcome, Request, Response};
+use crate::cookies::{clear_cookie, domain_for, set_cookie, RequestCookies};
+use crate::env::{Entropy, EntropyError, Env};
+use crate::headers::{plan_anonymous, plan_identity, CookieRewrite};
+use crate::policy::{Access, RuleSet};
+use crate::routes::{path_only, readings};
+use crate::session::Session;
+
+impl Gate {
+    /// Who may pass: public when every reading of the path is public (a `skip_auth` policy or a
+    /// `skip_auth_routes` rule), else the rules of every place a reading falls under.
+    pub(crate) fn access(&self, method: &str, authority: &str, path: &str) -> Access<'_> {
+        let routes = &self.config.routes;
+        let readings = readings(path_only(path));
+        let judged: Vec<(&str, bool)> = readings
+            .iter()
+            .map(|r| (r.as_ref(), routes.skips_auth(method, r)))
+            .collect();
+        self.config.policies.access(authority, &judged)
+    }
+
+    /// How the request is cleaned before it goes upstream.
+    pub(super) fn forwarding(&self, req: &Request<'_>, cookies: &RequestCookies<'_>) -> Forwarding {
+        let ours = |n: &str| self.sessions.owns(n) || self.logins.owns(n);
+        let rewrite = if !cookies.any_name(ours) {
+            CookieRewrite::Keep
+        } else {
+            match cookies.header_without(ours) {
+                Some(rest) => CookieRewrite::Replace(rest),
+                None => CookieRewrite::Remove,
+            }
+        };
+        Forwarding {
+            strip: self.removals.strip(req.header_names),
+            rewrite,
+        }
+    }
+
+    /// A request that goes on without an identity: spoofed identity headers still go.
+    pub(super) fn anonymous(&self, ctx: Forwarding, outcome: Outcome) -> Decision {
+        Decision::Forward(Forward {
+            plan: plan_anonymous(&self.removals, &ctx.strip, ctx.rewrite),
+            outcome,
+            user: None,
+            set_cookies: Vec::new(),
+        })
+    }
+
+    /// A request under `rules` that is not public and carries no bearer token: its session
+    /// goes on (refreshed first when due), or a browser starts a login and a program gets 401.
+    pub(super) fn with_session(
+        &self,
+        req: &Request<'_>,
+        cookies: &RequestCookies<'_>,
+        rules: &RuleSet<'_>,
+        ctx: Forwarding,
+        env: &mut Env<'_>,
+    ) -> Decision {
+        let opened = match self.sessions.decode(cookies, env.now.secs()) {
+            Ok(opened) => opened,
+            Err(why) if self.is_api(req) => {
+                return Decision::Respond(self.reply(req, Outcome::Unauthenticated(why)))
+            }
+            Err(_) => {
+                let return_to = self.return_target(req.path, req.authority);
+                return Decision::Respond(self.start_login(req, cookies, return_to, env));
+            }
+        };
+        let session = opened.session;
+        // Read with a previous cookie_secret: re-issue it with the current one.
+        let mut set_cookies = Vec::new();
+        if opened.stale_key {
+            let old: Vec<String> = self.sessions.present(cookies).map(str::to_string).collect();
+            match self.session_cookies(&session, &old, req.authority, env.rng) {
+                Ok(c) => set_cookies = c,
+                Err(EntropyError) => return Decision::Respond(self.reply(req, Outcome::NoEntropy)),
+            }
+        }
+        if self.refresh_due(&session, env.now.secs()) {
+            let fallback = self.admit(req, &session, rules, ctx.clone(), set_cookies);
+            return self.refresh(req, cookies, session, ctx, fallback, env);
+        }
+        self.admit(req, &session, rules, ctx, set_cookies)
+    }
+
+    /// A signed-in request under `rules`: forwarded with the identity, or 403 (session kept).
+    pub(crate) fn admit(
+        &self,
+        req: &Request<'_>,
+        session: &Session,
+        rules: &RuleSet<'_>,
+        ctx: Forwarding,
+        set_cookies: Vec<String>,
+    ) -> Decision {
+        match rules.authorize(&session.email, &session.groups) {
+            Ok(()) => Decision::Forward(Forward {
+                plan: plan_identity(
+                    &self.config,
+                    &self.removals,
+                    &ctx.strip,
+                    session.into(),
+                    ctx.rewrite,
+                ),
+                outcome: Outcome::Authenticated,
+                user: Some(session.user.clone()),
+                set_cookies,
+            }),
+            Err(denial) => {
+                let r = self.denied(req, session, denial);
+                Decision::Respond(r.with_cookies(set_cookies))
+            }
+        }
+    }
+
+    /// 403 for a signed-in user the rules refuse, saying who is signed in (the session stays).
+    fn denied(
+        &self,
+        req: &Request<'_>,
+        session: &Session,
+        denial: crate::policy::Denial,
+    ) -> Response {
+        let who = if session.email.is_empty() {
+            &session.user
+        } else {
+            &session.email
+        };
+        self.reply_as(req, Outcome::Denied(denial), Some(who))
+    }
+
+    /// `Set-Cookie` values that store `session`, and delete the parts in `old` it no longer uses
+    /// (a session that shrank, or went from split to whole).
+    pub(crate) fn session_cookies(
+        &self,
+        session: &Session,
+        old: &[String],
+        host: &str,
+        rng: &mut dyn Entropy,
+    ) -> Result<Vec<String>, EntropyError> {
+        let parts = self.sessions.encode(session, rng)?;
+        let domain = domain_for(&self.config.cookie, host);
+        let c = &self.config.cookie;
+        let mut out: Vec<String> = parts
+            .iter()
+            .map(|(n, v)| set_cookie(c, n, v, c.expire, domain))
+            .collect();
+        out.extend(
+            old.iter()
+                .filter(|o| !parts.iter().any(|(n, _)| n == *o))
+                .map(|o| clear_cookie(c, o, domain)),
+        );
+        Ok(out)
+    }
+
+    /// `Set-Cookie` values that delete these cookies on `host`.
+    pub(crate) fn clear_cookies<'a>(
+        &'a self,
+        names: impl IntoIterator<Item = &'a str> + 'a,
+        host: &str,
+    ) -> impl Iterator<Item = String> + 'a {
+        let domain = domain_for(&self.config.cookie, host).map(str::to_string);
+        names
+            .into_iter()
+            .map(move |n| clear_cookie(&self.config.cookie, n, domain.as_deref()))
+    }
+}

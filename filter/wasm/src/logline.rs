@@ -1,0 +1,69 @@
+//! One log line and one metric per decision: `<code> id=<x-request-id> host=<host> path=<path
+//! without query> user=<user or -> status=<status or upstream>`.
+
+use std::fmt;
+
+use log::{debug, info, warn};
+use oidc_gate_core::head::for_log;
+use oidc_gate_core::routes::path_only;
+use oidc_gate_core::{Outcome, Request};
+
+use crate::metrics;
+
+/// How much of a host, path or user a log line shows.
+const FIELD_MAX: usize = 200;
+
+/// What a request's log lines say of it (control characters replaced, lengths bounded).
+pub struct Line {
+    host: String,
+    path: String,
+    request_id: String,
+}
+
+impl Default for Line {
+    fn default() -> Self {
+        Self {
+            host: String::new(),
+            path: String::new(),
+            request_id: "-".into(),
+        }
+    }
+}
+
+impl fmt::Display for Line {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "host={} path={}", self.host, self.path)
+    }
+}
+
+impl Line {
+    pub fn of(req: &Request<'_>) -> Self {
+        Self {
+            host: for_log(req.authority, FIELD_MAX),
+            // The query may hold an authorization code.
+            path: for_log(path_only(req.path), FIELD_MAX),
+            request_id: for_log(req.request_id.unwrap_or("-"), FIELD_MAX),
+        }
+    }
+
+    /// The decision's line (warn for failures, info for completions and denials, debug for
+    /// the rest) and its counter.
+    pub fn log(&self, outcome: &Outcome, status: Option<u16>, user: Option<&str>) {
+        metrics::count(&outcome.metric());
+        let (code, id) = (outcome.code(), &self.request_id);
+        let user = for_log(user.unwrap_or("-"), FIELD_MAX);
+        let status = status.map_or_else(|| "upstream".into(), |s| s.to_string());
+        let line = format!("{code} id={id} {self} user={user} status={status}");
+        match outcome {
+            Outcome::LoginFailed(e) | Outcome::RefreshDeferred(e) | Outcome::SessionEnded(e) => {
+                warn!("{line}: {e}")
+            }
+            Outcome::Denied(_)
+            | Outcome::NotReady
+            | Outcome::NoEntropy
+            | Outcome::LoginCompleted
+            | Outcome::Refreshed => info!("{line}"),
+            _ => debug!("{line}"),
+        }
+    }
+}
