@@ -69,7 +69,7 @@ impl Default for Options {
 /// The IdP endpoints the filter will call, as the filter itself derives them.
 pub fn idp_endpoints(config: &Config) -> Vec<Endpoint> {
     let mut out = Vec::new();
-    match &config.provider {
+    match &config.provider.source {
         ProviderSource::Discovery(d) => out.push(d.clone()),
         ProviderSource::Static {
             token_endpoint,
@@ -82,6 +82,7 @@ pub fn idp_endpoints(config: &Config) -> Vec<Endpoint> {
     }
     out.extend(
         config
+            .bearer
             .extra_issuers
             .iter()
             .filter_map(|e| e.discovery.clone()),

@@ -5,6 +5,7 @@
 // Benchmark setup, not request handling: a bad fixture should stop the run loudly.
 #![allow(
     clippy::arithmetic_side_effects,
+    clippy::too_many_lines,
     clippy::panic,
     clippy::indexing_slicing,
     clippy::unwrap_used,

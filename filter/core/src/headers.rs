@@ -146,13 +146,14 @@ impl Removals {
         let mut protected: Vec<String> = IDENTITY_HEADERS.iter().map(|h| h.to_string()).collect();
         protected.extend(
             config
+                .headers
                 .claim_headers
                 .iter()
                 .map(|(h, _)| h.replace('_', "-")),
         );
         Self {
             protected,
-            authorization: config.set_authorization_header,
+            authorization: config.headers.set_authorization_header,
         }
     }
 
@@ -223,7 +224,7 @@ pub fn plan_identity(
     let mut set: Vec<(Cow<'static, str>, String)> = Vec::new();
     let mut put =
         |name: &'static str, value: &str| set.push((Cow::Borrowed(name), header_value(value)));
-    let user = if config.prefer_email_to_user && !who.email.is_empty() {
+    let user = if config.headers.prefer_email_to_user && !who.email.is_empty() {
         who.email
     } else {
         who.user
@@ -231,7 +232,7 @@ pub fn plan_identity(
     let groups = who.groups.join(",");
     let headers = [
         (
-            config.set_xauthrequest,
+            config.headers.set_xauthrequest,
             [
                 "x-auth-request-user",
                 "x-auth-request-email",
@@ -240,7 +241,7 @@ pub fn plan_identity(
             ],
         ),
         (
-            config.pass_user_headers,
+            config.headers.pass_user_headers,
             [
                 "x-forwarded-user",
                 "x-forwarded-email",
@@ -264,17 +265,17 @@ pub fn plan_identity(
             }
         }
     }
-    if config.pass_access_token {
+    if config.headers.pass_access_token {
         if let Some(at) = who.access_token {
             put("x-auth-request-access-token", at);
         }
     }
-    for (header, claim) in &config.claim_headers {
+    for (header, claim) in &config.headers.claim_headers {
         if let Some(v) = who.claims.get(claim) {
             set.push((Cow::Owned(header.clone()), header_value(v)));
         }
     }
-    if config.set_authorization_header && !who.bearer {
+    if config.headers.set_authorization_header && !who.bearer {
         if let Some(id) = who.id_token {
             set.push((
                 Cow::Borrowed("authorization"),

@@ -190,7 +190,11 @@ pub struct ProviderLoader {
 
 impl ProviderLoader {
     pub fn new(config: &Config) -> Self {
-        Self::with_source(&config.issuer, config.provider.clone(), config)
+        Self::with_source(
+            &config.provider.issuer,
+            config.provider.source.clone(),
+            config,
+        )
     }
 
     /// A loader for another issuer (`extra_jwt_issuers`), by its discovery document.
@@ -222,9 +226,9 @@ impl ProviderLoader {
         Self {
             issuer: issuer.to_string(),
             source,
-            cluster: config.idp_cluster.clone(),
-            timeout: config.idp_timeout,
-            refresh: config.jwks_refresh,
+            cluster: config.provider.idp_cluster.clone(),
+            timeout: config.provider.idp_timeout,
+            refresh: config.provider.jwks_refresh,
             prefix: format!("oidc-gate/v1/{source_id}"),
             endpoints,
             provider: None,
@@ -437,7 +441,7 @@ pub struct Keys {
 impl Providers {
     pub fn new(config: &Config) -> Self {
         let mut loaders = vec![Some(ProviderLoader::new(config))];
-        loaders.extend(config.extra_issuers.iter().map(|e| {
+        loaders.extend(config.bearer.extra_issuers.iter().map(|e| {
             e.discovery
                 .as_ref()
                 .map(|d| ProviderLoader::for_issuer(&e.issuer, d, config))

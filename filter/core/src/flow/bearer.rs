@@ -24,12 +24,12 @@ impl Gate {
     /// The issuers a bearer token may come from, with the loader that holds each one's keys.
     fn trusted<'a>(&'a self, keys: &'a Keys) -> Vec<TrustedIssuer<'a>> {
         let mut issuers = vec![TrustedIssuer {
-            issuer: &self.config.issuer,
-            audience: &self.config.client_id,
+            issuer: &self.config.provider.issuer,
+            audience: &self.config.client.id,
             provider: keys.main.as_deref(),
             loader: 0,
         }];
-        for (i, extra) in self.config.extra_issuers.iter().enumerate() {
+        for (i, extra) in self.config.bearer.extra_issuers.iter().enumerate() {
             let (provider, loader) = match &extra.discovery {
                 None => (keys.main.as_deref(), 0),
                 Some(_) => (
@@ -66,12 +66,19 @@ impl Gate {
         }
         let names: Vec<String> = self
             .config
+            .headers
             .claim_headers
             .iter()
             .map(|(_, c)| c.clone())
             .collect();
-        let id = verify_bearer(token, &self.trusted(keys), &self.config.claims, &names, now)?;
-        if id.email_verified == Some(false) && !self.config.allow_unverified_email {
+        let id = verify_bearer(
+            token,
+            &self.trusted(keys),
+            &self.config.headers.claims,
+            &names,
+            now,
+        )?;
+        if id.email_verified == Some(false) && !self.config.headers.allow_unverified_email {
             return Err(BearerError::EmailUnverified);
         }
         if let Ok(mut cache) = self.bearer_cache.try_borrow_mut() {

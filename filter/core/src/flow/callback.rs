@@ -92,7 +92,7 @@ impl Gate {
         };
         // RFC 9207: `iss` names the issuer that answered; a provider that sends it always does.
         match q.iss {
-            Some(i) if i != self.config.issuer => {
+            Some(i) if i != self.config.provider.issuer => {
                 return fail(LoginError::IssuerMismatch, Some(&login_cookie))
             }
             None if provider.iss_parameter_supported => {
@@ -241,7 +241,7 @@ impl Gate {
         let claims = self
             .verify(id_token.expose(), &provider, nonce, env.now.secs())
             .map_err(LoginError::IdToken)?;
-        if let Some(wanted) = &self.config.acr_values {
+        if let Some(wanted) = &self.config.login.acr_values {
             let acr = claims.other.get("acr").and_then(|v| v.as_str());
             if !acr.is_some_and(|a| wanted.split_whitespace().any(|w| w == a)) {
                 return Err(LoginError::AcrNotSatisfied);

@@ -11,7 +11,7 @@ impl Gate {
     /// The endpoint a path names, when it is under `proxy_prefix` (`/start`, `/callback`, …).
     pub(super) fn endpoint<'p>(&self, path: &'p str) -> Option<&'p str> {
         path_only(path)
-            .strip_prefix(self.config.proxy_prefix.as_str())
+            .strip_prefix(self.config.client.proxy_prefix.as_str())
             .filter(|rest| rest.is_empty() || rest.starts_with('/'))
     }
 
@@ -63,9 +63,9 @@ impl Gate {
         env: &mut Env<'_>,
     ) -> Response {
         let rd = query_param(req.path, "rd").unwrap_or_default();
-        let target = self.config.whitelist.target(&rd, req.authority);
+        let target = self.config.rules.whitelist.target(&rd, req.authority);
         let mut location = target.clone();
-        if self.config.sign_out_at_idp {
+        if self.config.login.sign_out_at_idp {
             let end = env
                 .providers
                 .main(env.store)
@@ -108,7 +108,7 @@ impl Gate {
             if let Some(h) = &hint {
                 q.append_pair("id_token_hint", h.expose());
             }
-            q.append_pair("client_id", &self.config.client_id);
+            q.append_pair("client_id", &self.config.client.id);
             q.append_pair("post_logout_redirect_uri", &back);
         }
         end.to_string()

@@ -42,7 +42,7 @@ impl Gate {
         };
         let return_to = self.absolute_if_elsewhere(req, return_to);
         let now = env.now.secs();
-        let sealed = LoginState::new(return_to, self.config.pkce, now, env.rng)
+        let sealed = LoginState::new(return_to, self.config.client.pkce, now, env.rng)
             .and_then(|login| Ok((self.logins.seal(&login, env.rng)?, login)));
         let Ok(((cookie_name, cookie_value), login)) = sealed else {
             return self.reply(req, Outcome::NoEntropy);
@@ -69,7 +69,7 @@ impl Gate {
         {
             let mut q = url.query_pairs_mut();
             q.append_pair("response_type", "code")
-                .append_pair("client_id", &self.config.client_id)
+                .append_pair("client_id", &self.config.client.id)
                 .append_pair("redirect_uri", redirect_uri)
                 .append_pair("scope", &self.scope(provider))
                 .append_pair("state", login.state.as_str())
@@ -78,13 +78,13 @@ impl Gate {
                 q.append_pair("code_challenge", &challenge)
                     .append_pair("code_challenge_method", "S256");
             }
-            if let Some(prompt) = &self.config.prompt {
+            if let Some(prompt) = &self.config.login.prompt {
                 q.append_pair("prompt", prompt);
             }
-            if let Some(acr) = &self.config.acr_values {
+            if let Some(acr) = &self.config.login.acr_values {
                 q.append_pair("acr_values", acr);
             }
-            for (k, v) in &self.config.login_url_parameters {
+            for (k, v) in &self.config.login.login_url_parameters {
                 q.append_pair(k, v);
             }
         }
@@ -93,16 +93,17 @@ impl Gate {
 
     /// The configured `redirect_url`, or the callback on the request's own host.
     pub(crate) fn redirect_uri(&self, req: &Request<'_>) -> Option<String> {
-        if let Some(u) = &self.config.redirect_url {
+        if let Some(u) = &self.config.client.redirect_url {
             return Some(u.to_string());
         }
-        plausible_authority(req.authority).then(|| absolute_url(req, &self.config.callback_path()))
+        plausible_authority(req.authority)
+            .then(|| absolute_url(req, &self.config.client.callback_path()))
     }
 
     /// The configured scope, plus `offline_access` when sessions are refreshed and the provider
     /// offers it (a refresh token is needed).
     fn scope(&self, provider: &Provider) -> String {
-        let scope = &self.config.scope;
+        let scope = &self.config.client.scope;
         let wants = !self.config.cookie.refresh.is_zero()
             && provider
                 .scopes_supported
@@ -119,7 +120,7 @@ impl Gate {
     /// A path on this host becomes an absolute URL when the callback lands on another host
     /// (a `redirect_url` elsewhere), so the browser comes back here after login.
     fn absolute_if_elsewhere(&self, req: &Request<'_>, return_to: String) -> String {
-        let elsewhere = self.config.redirect_url.as_ref().is_some_and(|u| {
+        let elsewhere = self.config.client.redirect_url.as_ref().is_some_and(|u| {
             let host = u.host_str().unwrap_or("");
             let authority = match u.port() {
                 Some(p) => format!("{host}:{p}"),
@@ -137,7 +138,7 @@ impl Gate {
     /// Where to send the browser after a login that `path` started: the same place when it is
     /// a safe local target (the `rd` rules) of reasonable length, else its path, else `/`.
     pub(crate) fn return_target(&self, path: &str, authority: &str) -> String {
-        let target = self.config.whitelist.target(path, authority);
+        let target = self.config.rules.whitelist.target(path, authority);
         if target.len() <= MAX_RETURN_URL {
             return target;
         }

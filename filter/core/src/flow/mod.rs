@@ -93,7 +93,7 @@ impl Gate {
             return self.serve_endpoint(endpoint, req, &cookies, env);
         }
         let ctx = self.forwarding(req, &cookies);
-        if self.config.skip_auth_preflight
+        if self.config.rules.skip_auth_preflight
             && req.method == "OPTIONS"
             && req.access_control_request_method.is_some()
         {
@@ -103,7 +103,7 @@ impl Gate {
             Access::Public => return self.anonymous(ctx, Outcome::Public),
             Access::Rules(r) => r,
         };
-        if self.config.skip_jwt_bearer_tokens {
+        if self.config.bearer.skip_jwt_bearer_tokens {
             if let Some(token) = bearer_token(req.authorization) {
                 return self.bearer(req, token, &rules, ctx, env);
             }

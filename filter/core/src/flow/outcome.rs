@@ -326,8 +326,8 @@ impl Gate {
     ) -> Response {
         let w = outcome.wording();
         let (start, sign_out) = (
-            format!("{}/start", self.config.proxy_prefix),
-            format!("{}/sign_out", self.config.proxy_prefix),
+            format!("{}/start", self.config.client.proxy_prefix),
+            format!("{}/sign_out", self.config.client.proxy_prefix),
         );
         let page = Page {
             status: w.status,

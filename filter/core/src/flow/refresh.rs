@@ -83,6 +83,7 @@ impl Gate {
         let lease_key = self.lease_key(&session);
         let hold = self
             .config
+            .provider
             .idp_timeout
             .saturating_add(Duration::from_secs(1));
         if claim(env.store, &lease_key, env.now, hold) != Claim::Won {

@@ -121,7 +121,7 @@ impl Gate {
     /// Whether the client is a program rather than a browser navigating: it gets 401, not a
     /// redirect.
     pub fn is_api(&self, req: &Request<'_>) -> bool {
-        self.config.routes.is_api(req.path)
+        self.config.rules.routes.is_api(req.path)
             || req
                 .x_requested_with
                 .is_some_and(|v| v.eq_ignore_ascii_case("XMLHttpRequest"))

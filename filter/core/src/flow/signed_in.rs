@@ -14,13 +14,13 @@ impl Gate {
     /// Who may pass: public when every reading of the path is public (a `skip_auth` policy or a
     /// `skip_auth_routes` rule), else the rules of every place a reading falls under.
     pub(crate) fn access(&self, method: &str, authority: &str, path: &str) -> Access<'_> {
-        let routes = &self.config.routes;
+        let routes = &self.config.rules.routes;
         let readings = readings(path_only(path));
         let judged: Vec<(&str, bool)> = readings
             .iter()
             .map(|r| (r.as_ref(), routes.skips_auth(method, r)))
             .collect();
-        self.config.policies.access(authority, &judged)
+        self.config.rules.policies.access(authority, &judged)
     }
 
     /// How the request is cleaned before it goes upstream.

@@ -71,7 +71,7 @@ impl Gate {
         mut form: form_urlencoded::Serializer<'_, String>,
     ) -> CallOut {
         let mut extra = Vec::new();
-        match self.config.client_auth_method {
+        match self.config.client.auth_method {
             ClientAuthMethod::Basic => {
                 // RFC 6749 §2.3.1: id and secret are form-encoded before they are joined and
                 // base64-encoded.
@@ -79,8 +79,8 @@ impl Gate {
                     |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
                 let pair = format!(
                     "{}:{}",
-                    enc(&self.config.client_id),
-                    enc(self.config.client_secret.expose())
+                    enc(&self.config.client.id),
+                    enc(self.config.client.secret.expose())
                 );
                 extra.push((
                     "authorization".to_string(),
@@ -88,13 +88,13 @@ impl Gate {
                 ));
             }
             ClientAuthMethod::Post => {
-                form.append_pair("client_id", &self.config.client_id)
-                    .append_pair("client_secret", self.config.client_secret.expose());
+                form.append_pair("client_id", &self.config.client.id)
+                    .append_pair("client_secret", self.config.client.secret.expose());
             }
         }
         CallOut::post_form(
             &provider.token_endpoint,
-            self.config.idp_timeout,
+            self.config.provider.idp_timeout,
             form.finish(),
             extra,
         )
@@ -112,8 +112,8 @@ impl Gate {
             id_token,
             &provider.keys,
             &IdTokenCheck {
-                issuer: &self.config.issuer,
-                client_id: &self.config.client_id,
+                issuer: &self.config.provider.issuer,
+                client_id: &self.config.client.id,
                 nonce,
                 allowed: &provider.algorithms,
                 now,
@@ -125,14 +125,19 @@ impl Gate {
 
     /// The claims `claim_headers` needs, kept in the session.
     pub(crate) fn claim_values(&self, claims: &Claims) -> BTreeMap<String, String> {
-        let names = self.config.claim_headers.iter().map(|(_, c)| c.as_str());
+        let names = self
+            .config
+            .headers
+            .claim_headers
+            .iter()
+            .map(|(_, c)| c.as_str());
         crate::identity::claim_values(&claims.other, &claims.subject, names)
     }
 
     /// The identity a verified ID token gives, under the configured rules.
     pub(crate) fn identity(&self, claims: &Claims) -> Result<Identity, LoginError> {
-        let id = Identity::from_claims(&claims.subject, &claims.other, &self.config.claims);
-        if id.email_verified == Some(false) && !self.config.allow_unverified_email {
+        let id = Identity::from_claims(&claims.subject, &claims.other, &self.config.headers.claims);
+        if id.email_verified == Some(false) && !self.config.headers.allow_unverified_email {
             return Err(LoginError::EmailUnverified);
         }
         Ok(id)
@@ -183,7 +188,7 @@ impl Gate {
         let mut s = old.clone();
         if let Some((_, claims)) = verified {
             // Sessions sealed before `sub` was kept carry it as the user id by default.
-            let known = if old.sub.is_empty() && self.config.claims.user_id == "sub" {
+            let known = if old.sub.is_empty() && self.config.headers.claims.user_id == "sub" {
                 &old.user
             } else {
                 &old.sub
@@ -213,14 +218,14 @@ impl Gate {
             s.claims = self.claim_values(claims);
             s.tokens_expire_at = Some(claims.expires_at);
             // Kept only when a header or the IdP logout (id_token_hint) needs it.
-            if self.config.set_authorization_header || self.config.sign_out_at_idp {
+            if self.config.headers.set_authorization_header || self.config.login.sign_out_at_idp {
                 s.id_token = Some(id_token.clone());
             }
         }
         if let Some(expires_in) = tokens.expires_in {
             s.tokens_expire_at = Some(now.saturating_add(expires_in));
         }
-        if self.config.pass_access_token && tokens.access_token.is_some() {
+        if self.config.headers.pass_access_token && tokens.access_token.is_some() {
             s.access_token = tokens.access_token.clone();
         }
         if !self.config.cookie.refresh.is_zero() && tokens.refresh_token.is_some() {
