@@ -1,7 +1,9 @@
 # Maintainer recipes. The README's two commands work without `just`.
 
-# Build the filter: target/wasm32-wasip1/release/oidc_gate.wasm
+# Build the filter: target/wasm32-wasip1/release/oidc_gate.wasm (adds the Rust target first:
+# rustup does not always install a toolchain file's targets by itself).
 build:
+    rustup target add wasm32-wasip1
     cargo build --release --target wasm32-wasip1 -p oidc-gate
 
 # Every test: core unit tests and the end-to-end suite (real Envoy, IdP, Chromium).
@@ -14,6 +16,7 @@ demo:
 
 # Formatting and lints, natively and for the Wasm target.
 lint:
+    rustup target add wasm32-wasip1
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
     cargo clippy --target wasm32-wasip1 -p oidc-gate -p oidc-gate-core -- -D warnings

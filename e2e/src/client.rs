@@ -7,6 +7,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::echo::Seen;
+use crate::idp::User;
 
 /// One HTTP answer.
 #[derive(Debug, Clone)]
@@ -273,6 +274,20 @@ impl Browser {
         let form = self.open_sign_in_form(url);
         let posted = self.sign_in(&form, username, password);
         self.follow_on(vec![posted], 11)
+    }
+
+    /// Logs in as `user` from `url` and returns what the app saw: the login must end at the app
+    /// (200, the upstream's answer).
+    pub fn signs_in(&mut self, url: &str, user: &User) -> Seen {
+        let hops = self.login(url, user.username, user.password);
+        let last = hops.last().expect("a reply");
+        assert_eq!(
+            last.status, 200,
+            "{} did not sign in: {hops:#?}",
+            user.username
+        );
+        last.seen()
+            .unwrap_or_else(|| panic!("the login did not reach the app: {last:?}"))
     }
 
     /// A login up to the IdP's redirect back: returns the callback URL, not yet requested (to

@@ -73,6 +73,17 @@ pub fn merged(mut base: Value, overrides: &Value) -> Value {
 }
 
 impl Stack {
+    /// One Envoy (one worker) with `config` merged over the test configuration.
+    pub fn with_config(name: &str, config: Value) -> Self {
+        Self::start(
+            name,
+            StackOptions {
+                config,
+                ..StackOptions::default()
+            },
+        )
+    }
+
     pub fn start(name: &str, options: StackOptions) -> Self {
         let ports: Vec<u16> = options
             .ports

@@ -2,19 +2,13 @@
 //! screenshot of the final page is kept as `e2e/artifacts/browser-login.png`.
 
 use e2e::idp::ALICE;
-use e2e::{tools, Stack, StackOptions};
+use e2e::{tools, Stack};
 use serde_json::json;
 
 #[test]
 fn chromium_logs_in_through_the_gateway_with_secure_httponly_cookies() {
     // Default cookie attributes (Secure included): Chromium treats http://localhost as secure.
-    let s = Stack::start(
-        "browser",
-        StackOptions {
-            config: json!({"cookie_secure": true}),
-            ..StackOptions::default()
-        },
-    );
+    let s = Stack::with_config("browser", json!({"cookie_secure": true}));
     let screenshot = tools::artifacts_dir().join("browser-login.png");
     let result = tools::chromium_login(
         &s.url("/welcome?from=chromium"),

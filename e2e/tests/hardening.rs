@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use e2e::fault::{Fault, FaultProxy};
-use e2e::idp::ALICE;
+use e2e::idp::{ALICE, BOB};
 use e2e::{tools, Browser, Reply, Stack, StackOptions};
 use serde_json::json;
 
@@ -20,16 +20,13 @@ fn nothing_upstream(r: &Reply) {
 
 #[test]
 fn attacks_end_in_clear_errors_and_never_reach_the_app_unauthenticated() {
-    let s = Stack::start(
+    let s = Stack::with_config(
         "attacks",
-        StackOptions {
-            config: json!({
-                "skip_jwt_bearer_tokens": true,
-                "extra_jwt_issuers": ["{issuer}=api://default"],
-                "skip_auth_routes": ["GET=^/public/"],
-            }),
-            ..StackOptions::default()
-        },
+        json!({
+            "skip_jwt_bearer_tokens": true,
+            "extra_jwt_issuers": ["{issuer}=api://default"],
+            "skip_auth_routes": ["GET=^/public/"],
+        }),
     );
     let issuer = s.idp.issuer.clone();
     let mut api = Browser::api();
@@ -197,13 +194,7 @@ fn idp_faults_give_login_error_pages_while_signed_in_users_keep_working_and_reco
         },
     );
     let mut alice = Browser::new();
-    assert_eq!(
-        alice
-            .login(&s.url("/"), ALICE.username, ALICE.password)
-            .last()
-            .map(|r| r.status),
-        Some(200)
-    );
+    alice.signs_in(&s.url("/"), &ALICE);
     let cases = [
         (
             Fault::Delay(Duration::from_millis(3500)),
@@ -228,12 +219,7 @@ fn idp_faults_give_login_error_pages_while_signed_in_users_keep_working_and_reco
     }
     // The IdP is back: logins work again without a restart.
     let mut bob = Browser::new();
-    assert_eq!(
-        bob.login(&s.url("/"), "bob", "bob-pw")
-            .last()
-            .map(|r| r.status),
-        Some(200)
-    );
+    bob.signs_in(&s.url("/"), &BOB);
     let stats = ureq::get(&format!(
         "http://127.0.0.1:{}/stats/prometheus",
         s.envoys[0].admin_port
@@ -321,15 +307,9 @@ fn jwks_and_discovery_unreachable_at_start_mean_503_until_the_idp_answers() {
 
 #[test]
 fn operators_see_metrics_in_prometheus_and_clean_error_pages_in_a_browser() {
-    let s = Stack::start(
-        "operators",
-        StackOptions {
-            config: json!({"allowed_groups": ["admins"]}),
-            ..StackOptions::default()
-        },
-    );
+    let s = Stack::with_config("operators", json!({"allowed_groups": ["admins"]}));
     let mut alice = Browser::new();
-    alice.login(&s.url("/"), ALICE.username, ALICE.password);
+    alice.signs_in(&s.url("/"), &ALICE);
     Browser::api().get(&s.url("/"));
     std::thread::sleep(Duration::from_millis(1200));
     let admin = format!("http://127.0.0.1:{}", s.envoys[0].admin_port);

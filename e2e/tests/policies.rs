@@ -63,7 +63,7 @@ fn one_login_serves_several_hosts_each_with_its_own_rule() {
     assert_eq!(seen.header("x-webauth-user"), Some("bob"), "claim_headers");
 
     let mut alice = Browser::new();
-    alice.login(&wiki("/"), ALICE.username, ALICE.password);
+    alice.signs_in(&wiki("/"), &ALICE);
     assert_eq!(
         (
             status_at(&mut alice, &grafana("/")),
@@ -72,7 +72,7 @@ fn one_login_serves_several_hosts_each_with_its_own_rule() {
         (200, 200)
     );
     let mut carol = Browser::new();
-    carol.login(&grafana("/"), CAROL.username, CAROL.password);
+    carol.signs_in(&grafana("/"), &CAROL);
     assert_eq!(
         (
             status_at(&mut carol, &grafana("/")),
@@ -125,17 +125,14 @@ fn one_login_serves_several_hosts_each_with_its_own_rule() {
 
 #[test]
 fn bearer_tokens_from_the_provider_work_on_api_paths_and_tampered_ones_get_401() {
-    let s = Stack::start(
+    let s = Stack::with_config(
         "bearer",
-        StackOptions {
-            config: json!({
-                "skip_jwt_bearer_tokens": true,
-                // Okta's custom authorization server: the same issuer, access tokens for api://default.
-                "extra_jwt_issuers": ["{issuer}=api://default"],
-                "api_routes": ["^/api/"],
-            }),
-            ..StackOptions::default()
-        },
+        json!({
+            "skip_jwt_bearer_tokens": true,
+            // Okta's custom authorization server: the same issuer, access tokens for api://default.
+            "extra_jwt_issuers": ["{issuer}=api://default"],
+            "api_routes": ["^/api/"],
+        }),
     );
     let token = s.idp.client_credentials_token();
     assert!(token.starts_with("ey"), "no token: {token}");
@@ -189,20 +186,9 @@ fn bearer_tokens_from_the_provider_work_on_api_paths_and_tampered_ones_get_401()
 
 #[test]
 fn sign_out_at_the_idp_ends_the_idp_session_too() {
-    let s = Stack::start(
-        "idplogout",
-        StackOptions {
-            config: json!({"sign_out_at_idp": true}),
-            ..StackOptions::default()
-        },
-    );
+    let s = Stack::with_config("idplogout", json!({"sign_out_at_idp": true}));
     let mut b = Browser::new();
-    assert_eq!(
-        b.login(&s.url("/"), ALICE.username, ALICE.password)
-            .last()
-            .map(|r| r.status),
-        Some(200)
-    );
+    b.signs_in(&s.url("/"), &ALICE);
     let info = b.send(
         "GET",
         &s.url("/oauth2/userinfo"),
@@ -249,12 +235,9 @@ fn sign_out_at_the_idp_ends_the_idp_session_too() {
 
 #[test]
 fn login_parameters_reach_the_authorize_request() {
-    let s = Stack::start(
+    let s = Stack::with_config(
         "loginparams",
-        StackOptions {
-            config: json!({"prompt": "login", "acr_values": "urn:okta:loa:2fa:any", "login_url_parameters": {"idp": "0oa-upstream-idp"}}),
-            ..StackOptions::default()
-        },
+        json!({"prompt": "login", "acr_values": "urn:okta:loa:2fa:any", "login_url_parameters": {"idp": "0oa-upstream-idp"}}),
     );
     let mut b = Browser::new();
     let r = b.get(&s.url("/oauth2/start?rd=/x&login_hint=alice@example.com"));

@@ -8,23 +8,13 @@ use e2e::idp::{ALICE, BOB, DAVE};
 use e2e::{tools, Browser, Reply, Stack, StackOptions};
 use serde_json::json;
 
-fn stack(name: &str, config: serde_json::Value) -> Stack {
-    Stack::start(
-        name,
-        StackOptions {
-            config,
-            ..StackOptions::default()
-        },
-    )
-}
-
 fn nothing_upstream(r: &Reply) {
     assert!(r.seen().is_none(), "reached the app: {r:?}");
 }
 
 #[test]
 fn a_path_the_upstream_reads_as_another_never_passes_as_public_nor_under_weaker_rules() {
-    let s = stack(
+    let s = Stack::with_config(
         "paths",
         json!({
             "skip_auth_routes": ["GET=^/public/"],
@@ -51,7 +41,7 @@ fn a_path_the_upstream_reads_as_another_never_passes_as_public_nor_under_weaker_
     );
     // Bob is signed in but not an admin: every spelling of /admin is refused.
     let mut bob = Browser::new();
-    bob.login(&s.url("/"), BOB.username, BOB.password);
+    bob.signs_in(&s.url("/"), &BOB);
     for path in [
         "/admin/x",
         "/public/..;/admin",
@@ -67,7 +57,7 @@ fn a_path_the_upstream_reads_as_another_never_passes_as_public_nor_under_weaker_
 
 #[test]
 fn after_a_login_the_browser_never_leaves_the_site_and_long_deep_links_still_log_in() {
-    let s = stack("returnto", json!({}));
+    let s = Stack::with_config("returnto", json!({}));
     let mut b = Browser::new();
     let hops = b.login(&s.url("//evil.example/x"), ALICE.username, ALICE.password);
     for hop in &hops {
@@ -150,9 +140,9 @@ fn a_bearer_token_for_an_unverified_email_is_refused_as_its_login_would_be() {
 
 #[test]
 fn a_refreshed_session_refreshes_again_after_a_short_cookie_refresh() {
-    let s = stack("refresh2s", json!({"cookie_refresh": "2s"}));
+    let s = Stack::with_config("refresh2s", json!({"cookie_refresh": "2s"}));
     let mut b = Browser::new();
-    b.login(&s.url("/"), ALICE.username, ALICE.password);
+    b.signs_in(&s.url("/"), &ALICE);
     let token_calls = || s.idp.count("POST", "/v1/token");
     let after_login = token_calls();
     std::thread::sleep(std::time::Duration::from_millis(2100));
@@ -176,7 +166,7 @@ fn a_refreshed_session_refreshes_again_after_a_short_cookie_refresh() {
 
 #[test]
 fn removing_acr_values_from_the_authorize_url_does_not_skip_the_step_up() {
-    let s = stack("acr", json!({"acr_values": "urn:okta:loa:2fa:any"}));
+    let s = Stack::with_config("acr", json!({"acr_values": "urn:okta:loa:2fa:any"}));
     let mut b = Browser::new();
     let last = b
         .login(&s.url("/pay"), ALICE.username, ALICE.password)
@@ -204,7 +194,7 @@ fn removing_acr_values_from_the_authorize_url_does_not_skip_the_step_up() {
 
 #[test]
 fn a_bearer_token_signed_with_a_key_rotated_a_moment_ago_passes_the_first_time() {
-    let s = stack(
+    let s = Stack::with_config(
         "bearerkid",
         json!({"skip_jwt_bearer_tokens": true, "extra_jwt_issuers": ["{issuer}=api://default"]}),
     );
@@ -231,9 +221,9 @@ fn a_bearer_token_signed_with_a_key_rotated_a_moment_ago_passes_the_first_time()
 
 #[test]
 fn a_browser_holding_two_cookies_of_the_sessions_name_stays_signed_in() {
-    let s = stack("twocookies", json!({}));
+    let s = Stack::with_config("twocookies", json!({}));
     let mut b = Browser::new();
-    b.login(&s.url("/"), ALICE.username, ALICE.password);
+    b.signs_in(&s.url("/"), &ALICE);
     let ours = b.cookies(&s.url("/"))["_oauth2_proxy"].clone();
     // An old OAuth2-Proxy's cookie on the parent domain, sent before or after ours.
     let foreign = "AXhhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFh";
@@ -252,7 +242,7 @@ fn a_browser_holding_two_cookies_of_the_sessions_name_stays_signed_in() {
 #[test]
 fn strict_samesite_and_host_prefixed_cookies_log_in_in_chromium_with_the_idp_on_another_site() {
     // The app is http://localhost:…, the IdP http://127.0.0.1:…: different sites.
-    let s = stack(
+    let s = Stack::with_config(
         "strict",
         json!({"cookie_samesite": "strict", "cookie_secure": true, "cookie_name": "__Host-oidc"}),
     );
@@ -287,7 +277,7 @@ fn strict_samesite_and_host_prefixed_cookies_log_in_in_chromium_with_the_idp_on_
 
 #[test]
 fn a_session_lifetime_near_gos_maximum_logs_in_and_stays_valid() {
-    let s = stack("maxexpire", json!({"cookie_expire": "2562047h"}));
+    let s = Stack::with_config("maxexpire", json!({"cookie_expire": "2562047h"}));
     let mut b = Browser::new();
     let hops = b.login(&s.url("/"), ALICE.username, ALICE.password);
     assert_eq!(hops.last().map(|r| r.status), Some(200));

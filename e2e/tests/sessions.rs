@@ -41,23 +41,15 @@ fn four_workers_fetch_discovery_and_jwks_once() {
     // And every worker can log users in.
     for _ in 0..4 {
         let mut b = Browser::new();
-        assert_eq!(
-            b.login(&s.url("/"), ALICE.username, ALICE.password)
-                .last()
-                .map(|r| r.status),
-            Some(200)
-        );
+        b.signs_in(&s.url("/"), &ALICE);
     }
 }
 
 #[test]
 fn refresh_updates_the_groups_and_claim_headers_from_the_provider() {
-    let s = Stack::start(
+    let s = Stack::with_config(
         "refresh",
-        StackOptions {
-            config: json!({"cookie_refresh": "1s", "claim_headers": {"X-Groups-Claim": "groups"}}),
-            ..StackOptions::default()
-        },
+        json!({"cookie_refresh": "1s", "claim_headers": {"X-Groups-Claim": "groups"}}),
     );
     let mut b = Browser::new();
     let last = b
@@ -118,7 +110,7 @@ fn a_refresh_whose_id_token_names_another_user_ends_the_session() {
         },
     );
     let mut b = Browser::new();
-    b.login(&s.url("/"), ALICE.username, ALICE.password);
+    b.signs_in(&s.url("/"), &ALICE);
     // The token endpoint now answers a refresh with a valid ID token for bob.
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -159,12 +151,7 @@ fn a_refused_refresh_token_after_the_tokens_expired_ends_the_session() {
         },
     );
     let mut b = Browser::new();
-    assert_eq!(
-        b.login(&s.url("/"), ALICE.username, ALICE.password)
-            .last()
-            .map(|r| r.status),
-        Some(200)
-    );
+    b.signs_in(&s.url("/"), &ALICE);
     let session = s
         .open_session(&cookie_header(&b, &s.url("/")))
         .expect("session");
@@ -204,12 +191,7 @@ fn twenty_parallel_requests_at_refresh_time_make_one_refresh_and_nobody_is_logge
         },
     );
     let mut b = Browser::new();
-    assert_eq!(
-        b.login(&s.url("/"), ALICE.username, ALICE.password)
-            .last()
-            .map(|r| r.status),
-        Some(200)
-    );
+    b.signs_in(&s.url("/"), &ALICE);
     s.idp.clear_log();
     std::thread::sleep(Duration::from_millis(1200));
     let url = s.url("/burst");
@@ -314,13 +296,7 @@ fn two_tabs_logging_in_at_once_both_complete() {
 fn with_the_idp_down_signed_in_users_keep_working_and_new_logins_get_503() {
     let mut s = Stack::start("idpdown", StackOptions::default());
     let mut alice = Browser::new();
-    assert_eq!(
-        alice
-            .login(&s.url("/"), ALICE.username, ALICE.password)
-            .last()
-            .map(|r| r.status),
-        Some(200)
-    );
+    alice.signs_in(&s.url("/"), &ALICE);
     // Bob gets as far as the IdP's redirect back with a code, then the IdP goes away.
     let mut bob = Browser::new();
     let callback = bob.login_until_callback(&s.url("/"), BOB.username, BOB.password);
@@ -341,13 +317,7 @@ fn with_the_idp_down_signed_in_users_keep_working_and_new_logins_get_503() {
 fn keys_rotated_at_the_provider_keep_users_signed_in_and_new_logins_verify_first_time() {
     let s = Stack::start("keyrotation", StackOptions::default());
     let mut alice = Browser::new();
-    assert_eq!(
-        alice
-            .login(&s.url("/"), ALICE.username, ALICE.password)
-            .last()
-            .map(|r| r.status),
-        Some(200)
-    );
+    alice.signs_in(&s.url("/"), &ALICE);
     s.idp.rotate_keys(false);
     s.idp.clear_log();
     assert_eq!(alice.get(&s.url("/still")).status, 200);
@@ -366,12 +336,9 @@ fn keys_rotated_at_the_provider_keep_users_signed_in_and_new_logins_verify_first
 
 #[test]
 fn a_session_with_fifty_groups_and_all_tokens_round_trips_through_chromium() {
-    let s = Stack::start(
+    let s = Stack::with_config(
         "biggroups",
-        StackOptions {
-            config: json!({"cookie_refresh": "1h", "set_authorization_header": true, "pass_access_token": true}),
-            ..StackOptions::default()
-        },
+        json!({"cookie_refresh": "1h", "set_authorization_header": true, "pass_access_token": true}),
     );
     let groups: Vec<String> = (0..50)
         .map(|i| format!("okta-group-with-a-realistic-long-name-{i:02}"))
@@ -413,12 +380,7 @@ fn a_rolled_cookie_secret_logs_nobody_out_and_other_secrets_are_refused() {
     );
     let (old, new) = (&s.envoys[0], &s.envoys[1]);
     let mut b = Browser::new();
-    assert_eq!(
-        b.login(&old.url("/"), ALICE.username, ALICE.password)
-            .last()
-            .map(|r| r.status),
-        Some(200)
-    );
+    b.signs_in(&old.url("/"), &ALICE);
     // The Envoy with the new secret accepts the old cookie and re-issues it.
     let r = b.get(&new.url("/rolled"));
     assert_eq!(r.status, 200, "{r:?}");

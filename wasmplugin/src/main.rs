@@ -1,44 +1,161 @@
 //! oidc-gate-ctl: validate a configuration, render the Istio resources, build and push the OCI
 //! image, migrate OAuth2-Proxy Helm values, print the configuration's JSON Schema.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand, ValueEnum};
 use oidc_gate_wasmplugin::image::{self, Variant};
 use oidc_gate_wasmplugin::render::{self, Kind, Options};
 use oidc_gate_wasmplugin::{migrate, validate};
 
-const USAGE: &str = "usage:
-  oidc-gate-ctl validate CONFIG.json|WASMPLUGIN.yaml
-  oidc-gate-ctl render CONFIG.json --image REF [--sha256 DIGEST] [--host APP_HOST]
-                [--kind wasmplugin|trafficextension] [--namespace NS] [--name NAME]
-                [--secret-out FILE] [--gateway DEPLOYMENT]
-  oidc-gate-ctl image WASM --out DIR [--variant compat|artifact]
-  oidc-gate-ctl push WASM REF [--variant compat|artifact] [--plain-http]
-  oidc-gate-ctl migrate OAUTH2_PROXY_VALUES.yaml
-  oidc-gate-ctl schema";
-
-fn flag(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
+/// oidc-gate's Istio side: configurations, manifests and the OCI image.
+#[derive(Parser)]
+#[command(name = "oidc-gate-ctl", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
 }
 
-fn read(path: &str) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))
+#[derive(Subcommand)]
+enum Command {
+    /// Check a configuration (JSON) or a WasmPlugin/TrafficExtension (YAML): every problem, with
+    /// its key; exit 1 on any.
+    Validate {
+        /// CONFIG.json, or a WasmPlugin / TrafficExtension manifest.
+        file: PathBuf,
+    },
+    /// Write the WasmPlugin (or TrafficExtension) and the ServiceEntry and DestinationRule of
+    /// each IdP host.
+    Render(RenderArgs),
+    /// Build the OCI image of the filter into a folder.
+    Image {
+        /// The filter, `oidc_gate.wasm`.
+        wasm: PathBuf,
+        /// The folder to write the manifest, config and layers to.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value_t = ImageVariant::Compat)]
+        variant: ImageVariant,
+    },
+    /// Push the image to a registry (credentials from ~/.docker/config.json); prints the
+    /// manifest digest, the WasmPlugin's `sha256`.
+    Push {
+        /// The filter, `oidc_gate.wasm`.
+        wasm: PathBuf,
+        /// registry/repository:tag
+        reference: String,
+        #[arg(long, value_enum, default_value_t = ImageVariant::Compat)]
+        variant: ImageVariant,
+        /// A registry without TLS.
+        #[arg(long)]
+        plain_http: bool,
+    },
+    /// Turn OAuth2-Proxy Helm values into an oidc-gate configuration.
+    Migrate {
+        /// The values file (`config` and `extraArgs`).
+        values: PathBuf,
+    },
+    /// Print the configuration's JSON Schema.
+    Schema,
 }
 
-fn variant(args: &[String]) -> Result<Variant, String> {
-    match flag(args, "--variant").as_deref() {
-        None | Some("compat") => Ok(Variant::Compat),
-        Some("artifact") => Ok(Variant::Artifact),
-        Some(other) => Err(format!("--variant {other}: use compat or artifact")),
+#[derive(clap::Args)]
+struct RenderArgs {
+    /// The configuration, CONFIG.json.
+    config: PathBuf,
+    /// The image, registry/repository:tag (or @sha256:…).
+    #[arg(long)]
+    image: String,
+    /// The manifest digest, which Istio checks the pulled image against.
+    #[arg(long)]
+    sha256: Option<String>,
+    /// The app host: sets `redirect_url` when the configuration has none.
+    #[arg(long)]
+    host: Option<String>,
+    #[arg(long, value_enum, default_value_t = ResourceKind::Wasmplugin)]
+    kind: ResourceKind,
+    #[arg(long, default_value = "istio-system")]
+    namespace: String,
+    #[arg(long, default_value = "oidc-gate")]
+    name: String,
+    /// Where to write the Kubernetes Secret (and the gateway's env patch) for secrets the
+    /// configuration holds inline; without it such a configuration is refused.
+    #[arg(long)]
+    secret_out: Option<PathBuf>,
+    /// The gateway Deployment whose environment carries moved secrets.
+    #[arg(long, default_value = "istio-ingressgateway")]
+    gateway: String,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ImageVariant {
+    /// A single-platform OCI image whose last layer is a gzip tar holding plugin.wasm.
+    Compat,
+    /// The two-layer Wasm artifact format.
+    Artifact,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ResourceKind {
+    Wasmplugin,
+    /// Istio 1.30's TrafficExtension.
+    Trafficextension,
+}
+
+fn read(path: &PathBuf) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn read_bytes(path: &PathBuf) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn variant(v: ImageVariant) -> Variant {
+    match v {
+        ImageVariant::Compat => Variant::Compat,
+        ImageVariant::Artifact => Variant::Artifact,
     }
+}
+
+fn validate_file(file: &PathBuf) -> Result<(), String> {
+    let config = validate::plugin_config(&read(file)?)?;
+    let problems = validate::check(&config);
+    let name = file.display();
+    if problems.is_empty() {
+        println!("{name}: valid (secrets named by *_env options are read from the gateway's environment and not checked here)");
+        return Ok(());
+    }
+    for p in &problems {
+        println!("{}: {}", p.key, p.rule);
+    }
+    Err(format!("{name}: {} problem(s)", problems.len()))
+}
+
+fn render_files(args: RenderArgs) -> Result<(), String> {
+    let config = validate::plugin_config(&read(&args.config)?)?;
+    let options = Options {
+        kind: match args.kind {
+            ResourceKind::Wasmplugin => Kind::WasmPlugin,
+            ResourceKind::Trafficextension => Kind::TrafficExtension,
+        },
+        image: args.image,
+        sha256: args.sha256,
+        host: args.host,
+        namespace: args.namespace,
+        name: args.name,
+        gateway: args.gateway,
+        ..Options::default()
+    };
+    let rendered = render::render(&config, &options).map_err(|p| p.join("\n"))?;
+    write_secrets(&rendered.secrets, args.secret_out)?;
+    print!("{}", render::to_yaml(&rendered.docs));
+    Ok(())
 }
 
 /// Writes the secrets `render` moved out of the plugin configuration to their own file (a
 /// Secret and the gateway's env patch), or refuses: they never go into the plugin resource.
-fn write_secrets(secrets: &render::MovedSecrets, out: Option<String>) -> Result<(), String> {
+fn write_secrets(secrets: &render::MovedSecrets, out: Option<PathBuf>) -> Result<(), String> {
     if secrets.docs.is_empty() {
         return Ok(());
     }
@@ -49,117 +166,84 @@ fn write_secrets(secrets: &render::MovedSecrets, out: Option<String>) -> Result<
             keys.join(", ")
         ));
     };
-    std::fs::write(&path, render::to_yaml(&secrets.docs)).map_err(|e| format!("{path}: {e}"))?;
+    std::fs::write(&path, render::to_yaml(&secrets.docs))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     for (key, var) in &secrets.moved {
-        eprintln!("secret: {key} moved to {var} in {path} (apply it, then patch the gateway)");
+        eprintln!(
+            "secret: {key} moved to {var} in {} (apply it, then patch the gateway)",
+            path.display()
+        );
     }
     Ok(())
 }
 
-fn run(args: &[String]) -> Result<(), String> {
-    let positional: Vec<&String> = args
-        .iter()
-        .skip(1)
-        .take_while(|a| !a.starts_with("--"))
-        .collect();
-    match (args.first().map(String::as_str), positional.as_slice()) {
-        (Some("validate"), [path]) => {
-            let config = validate::plugin_config(&read(path)?)?;
-            let problems = validate::check(&config);
-            if problems.is_empty() {
-                println!("{path}: valid (secrets named by *_env options are read from the gateway's environment and not checked here)");
-                return Ok(());
-            }
-            for p in &problems {
-                println!("{}: {}", p.key, p.rule);
-            }
-            Err(format!("{path}: {} problem(s)", problems.len()))
-        }
-        (Some("render"), [path]) => {
-            let config = validate::plugin_config(&read(path)?)?;
-            let options = Options {
-                kind: match flag(args, "--kind").as_deref() {
-                    None | Some("wasmplugin") => Kind::WasmPlugin,
-                    Some("trafficextension") => Kind::TrafficExtension,
-                    Some(other) => {
-                        return Err(format!(
-                            "--kind {other}: use wasmplugin or trafficextension"
-                        ))
-                    }
-                },
-                image: flag(args, "--image").ok_or("--image REF is required")?,
-                sha256: flag(args, "--sha256"),
-                host: flag(args, "--host"),
-                namespace: flag(args, "--namespace").unwrap_or_else(|| "istio-system".into()),
-                name: flag(args, "--name").unwrap_or_else(|| "oidc-gate".into()),
-                gateway: flag(args, "--gateway").unwrap_or_else(|| "istio-ingressgateway".into()),
-                ..Options::default()
-            };
-            let rendered = render::render(&config, &options).map_err(|p| p.join("\n"))?;
-            write_secrets(&rendered.secrets, flag(args, "--secret-out"))?;
-            print!("{}", render::to_yaml(&rendered.docs));
-            Ok(())
-        }
-        (Some("image"), [wasm]) => {
-            let out = flag(args, "--out").ok_or("--out DIR is required")?;
-            let bytes = std::fs::read(wasm.as_str()).map_err(|e| format!("{wasm}: {e}"))?;
-            let img = image::build(&bytes, variant(args)?).map_err(|e| e.to_string())?;
-            std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
-            let manifest = serde_json::to_vec_pretty(&img.manifest).map_err(|e| e.to_string())?;
-            std::fs::write(format!("{out}/manifest.json"), &manifest).map_err(|e| e.to_string())?;
-            std::fs::write(format!("{out}/config.json"), &img.config.data)
-                .map_err(|e| e.to_string())?;
-            for l in &img.layers {
-                std::fs::write(format!("{out}/{}", image::sha256_hex(&l.data)), &l.data)
-                    .map_err(|e| e.to_string())?;
-            }
-            println!("{out}: manifest, config and {} layer(s)", img.layers.len());
-            Ok(())
-        }
-        (Some("push"), [wasm, reference]) => {
-            let bytes = std::fs::read(wasm.as_str()).map_err(|e| format!("{wasm}: {e}"))?;
-            let img = image::build(&bytes, variant(args)?).map_err(|e| e.to_string())?;
-            let registry = reference.split('/').next().unwrap_or_default();
-            let auth = image::docker_auth(registry);
-            let digest = image::push(
-                &img,
-                reference,
-                &auth,
-                args.iter().any(|a| a == "--plain-http"),
-            )?;
-            // What a WasmPlugin's `sha256` must hold for an oci:// URL.
-            println!("{digest}");
-            Ok(())
-        }
-        (Some("migrate"), [path]) => {
-            let m = migrate::migrate(&read(path)?)?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&m.config).map_err(|e| e.to_string())?
-            );
-            for (name, _) in &m.secrets {
-                eprintln!("secret: put the value in a Kubernetes Secret and pass it to the gateway as {name} (vmConfig.env valueFrom: HOST)");
-            }
-            for n in &m.notes {
-                eprintln!("note: {n}");
-            }
-            Ok(())
-        }
-        (Some("schema"), []) => {
+fn image_folder(wasm: &PathBuf, out: &PathBuf, v: ImageVariant) -> Result<(), String> {
+    let img = image::build(&read_bytes(wasm)?, variant(v)).map_err(|e| e.to_string())?;
+    let write =
+        |name: &str, bytes: &[u8]| std::fs::write(out.join(name), bytes).map_err(|e| e.to_string());
+    std::fs::create_dir_all(out).map_err(|e| e.to_string())?;
+    write(
+        "manifest.json",
+        &serde_json::to_vec_pretty(&img.manifest).map_err(|e| e.to_string())?,
+    )?;
+    write("config.json", &img.config.data)?;
+    for l in &img.layers {
+        write(&image::sha256_hex(&l.data), &l.data)?;
+    }
+    println!(
+        "{}: manifest, config and {} layer(s)",
+        out.display(),
+        img.layers.len()
+    );
+    Ok(())
+}
+
+fn push(wasm: &PathBuf, reference: &str, v: ImageVariant, plain_http: bool) -> Result<(), String> {
+    let img = image::build(&read_bytes(wasm)?, variant(v)).map_err(|e| e.to_string())?;
+    let registry = reference.split('/').next().unwrap_or_default();
+    let auth = image::docker_auth(registry);
+    let digest = image::push(&img, reference, &auth, plain_http)?;
+    // What a WasmPlugin's `sha256` must hold for an oci:// URL.
+    println!("{digest}");
+    Ok(())
+}
+
+fn migrate_values(values: &PathBuf) -> Result<(), String> {
+    let m = migrate::migrate(&read(values)?)?;
+    let config = serde_json::to_string_pretty(&m.config).map_err(|e| e.to_string())?;
+    println!("{config}");
+    for (name, _) in &m.secrets {
+        eprintln!("secret: put the value in a Kubernetes Secret and pass it to the gateway as {name} (vmConfig.env valueFrom: HOST)");
+    }
+    for n in &m.notes {
+        eprintln!("note: {n}");
+    }
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Validate { file } => validate_file(&file),
+        Command::Render(args) => render_files(args),
+        Command::Image { wasm, out, variant } => image_folder(&wasm, &out, variant),
+        Command::Push {
+            wasm,
+            reference,
+            variant,
+            plain_http,
+        } => push(&wasm, &reference, variant, plain_http),
+        Command::Migrate { values } => migrate_values(&values),
+        Command::Schema => {
             let schema = oidc_gate_core::config::json_schema();
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&schema).map_err(|e| e.to_string())?
-            );
+            let text = serde_json::to_string_pretty(&schema).map_err(|e| e.to_string())?;
+            println!("{text}");
             Ok(())
         }
-        _ => Err(USAGE.into()),
     }
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match run(&args) {
+    match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{e}");

@@ -72,8 +72,24 @@ fn validate_reads_a_wasmplugin_and_render_writes_one_that_validates() {
     let (code, stdout, _) = ctl(&["validate", &path]);
     assert_eq!((code, stdout.contains("valid")), (0, true), "{stdout}");
     let (code, _, err) = ctl(&["render", example]);
-    assert_eq!(code, 1);
-    assert!(err.contains("--image REF is required"));
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("required arguments were not provided") && err.contains("--image"),
+        "{err}"
+    );
+}
+
+#[test]
+fn every_subcommand_has_help_and_a_misspelled_flag_is_an_error() {
+    for sub in ["validate", "render", "image", "push", "migrate", "schema"] {
+        let (code, stdout, err) = ctl(&[sub, "--help"]);
+        assert_eq!(code, 0, "{sub}: {err}");
+        assert!(stdout.contains("Usage: oidc-gate-ctl"), "{sub}: {stdout}");
+    }
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/okta-gateway.json");
+    let (code, _, err) = ctl(&["render", example, "--image", "r/x:1", "--namspace", "gw"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("unexpected argument '--namspace'"), "{err}");
 }
 
 #[test]
