@@ -191,7 +191,10 @@ impl Stack {
         let cookies =
             oidc_gate_core::cookies::RequestCookies::parse(Some(cookie_header.as_bytes()));
         // At time 0 nothing has expired: this reads what the cookie holds.
-        gate.sessions().decode(&cookies, 0).ok().map(|o| o.session)
+        gate.sessions()
+            .decode(&cookies, 0)
+            .ok()
+            .map(|o| std::rc::Rc::unwrap_or_clone(o.session))
     }
 
     /// Envoy's log, for assertions about what was (never) logged.

@@ -4,13 +4,13 @@
 //! entry. RSA verification in Wasm costs about a millisecond, so verified tokens are cached
 //! (bounded, keyed by the token's SHA-256, never past the token's `exp`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
+use crate::cache::BoundedCache;
 use crate::config::ClaimNames;
 use crate::env::UnixTime;
 use crate::flow::CLOCK_SKEW_SECS;
@@ -20,6 +20,8 @@ use crate::provider::Provider;
 
 /// How many verified tokens one VM keeps.
 pub const CACHE_CAPACITY: usize = 1024;
+/// Longer tokens are verified on every request rather than cached (a bound on memory).
+const MAX_CACHED_TOKEN: usize = 4096;
 
 /// Why a bearer token was refused (401 `invalid_token`), or could not be checked yet (503).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,38 +152,35 @@ pub fn verify_bearer(
     Err(last)
 }
 
-/// Verified tokens by SHA-256, each until its own `exp`.
-#[derive(Debug, Default)]
+/// Verified tokens by their exact bytes, each until its own `exp`.
+#[derive(Debug)]
 pub struct BearerCache {
-    entries: HashMap<[u8; 32], BearerIdentity>,
+    entries: BoundedCache<BearerIdentity>,
+}
+
+impl Default for BearerCache {
+    fn default() -> Self {
+        Self {
+            entries: BoundedCache::new(CACHE_CAPACITY, MAX_CACHED_TOKEN),
+        }
+    }
 }
 
 impl BearerCache {
-    pub fn key(token: &str) -> [u8; 32] {
-        Sha256::digest(token.as_bytes()).into()
-    }
-
     /// A cached identity whose token has not expired.
-    pub fn get(&mut self, key: &[u8; 32], now: UnixTime) -> Option<BearerIdentity> {
-        match self.entries.get(key) {
+    pub fn get(&mut self, token: &str, now: UnixTime) -> Option<BearerIdentity> {
+        match self.entries.get(token.as_bytes()) {
             Some(id) if now < id.expires_at => Some(id.clone()),
             Some(_) => {
-                self.entries.remove(key);
+                self.entries.remove(token.as_bytes());
                 None
             }
             None => None,
         }
     }
 
-    pub fn insert(&mut self, key: [u8; 32], id: BearerIdentity, now: UnixTime) {
-        if self.entries.len() >= CACHE_CAPACITY {
-            self.entries.retain(|_, v| now < v.expires_at);
-        }
-        if self.entries.len() >= CACHE_CAPACITY {
-            // Still full of live tokens: start over rather than grow.
-            self.entries.clear();
-        }
-        self.entries.insert(key, id);
+    pub fn insert(&mut self, token: &str, id: BearerIdentity) {
+        self.entries.insert(token.as_bytes(), id);
     }
 
     pub fn len(&self) -> usize {
@@ -320,13 +319,12 @@ mod tests {
             claims: BTreeMap::new(),
             expires_at: exp,
         };
-        let k = BearerCache::key("t1");
-        cache.insert(k, id(100), 0);
-        assert!(cache.get(&k, 99).is_some());
-        assert!(cache.get(&k, 100).is_none());
+        cache.insert("t1", id(100));
+        assert!(cache.get("t1", 99).is_some());
+        assert!(cache.get("t1", 100).is_none());
         assert!(cache.is_empty(), "expired entries are dropped on read");
         for i in 0..(CACHE_CAPACITY * 3) {
-            cache.insert(BearerCache::key(&i.to_string()), id(1_000), 0);
+            cache.insert(&i.to_string(), id(1_000));
             assert!(cache.len() <= CACHE_CAPACITY);
         }
     }

@@ -5,6 +5,7 @@
 #![cfg_attr(test, allow(clippy::arithmetic_side_effects, clippy::too_many_lines))]
 
 pub mod bearer;
+pub mod cache;
 pub mod callout;
 pub mod config;
 pub mod cookies;

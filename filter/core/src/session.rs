@@ -1,11 +1,17 @@
 //! The session: the verified identity (and, only when a header needs them, the tokens), sealed
 //! into the session cookie. A session too large for one cookie is split into `<name>_0`,
-//! `<name>_1`, … and joined on read, as OAuth2-Proxy does.
+//! `<name>_1`, … and joined on read, as OAuth2-Proxy does. Sessions this VM has opened are kept
+//! in a bounded cache by their exact sealed bytes, so a signed-in request usually costs a lookup
+//! instead of a decrypt and a parse; the expiry is checked on every request all the same.
 
+use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cache::BoundedCache;
 use crate::cookies::RequestCookies;
 use crate::env::{Entropy, EntropyError, UnixTime};
 use crate::seal::Sealer;
@@ -18,6 +24,9 @@ pub const MAX_COOKIE_VALUE: usize = 3800;
 const MAX_PARTS: usize = 16;
 /// How many cookies of the session's name are tried (a parent domain's, a sibling's, ours).
 const MAX_CANDIDATES: usize = 4;
+/// Sealed sessions longer than this (sessions that keep tokens) are opened on every request
+/// rather than cached, so the cache's memory stays small: at most the cache size times this.
+const MAX_CACHED_COOKIE: usize = 4096;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
@@ -78,24 +87,31 @@ impl SessionError {
 /// A session read from the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Opened {
-    pub session: Session,
+    pub session: Rc<Session>,
     /// Sealed with a previous `cookie_secret`: re-issue it with the current one.
     pub stale_key: bool,
 }
 
 /// Seals sessions with the current key and opens them with the current or a previous one.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SessionCodec {
     /// The current key first, then previous ones.
     sealers: Vec<Sealer>,
     name: String,
+    /// Sessions opened with these very keys, by their sealed value: a codec lives as long as its
+    /// configuration, so new secrets start an empty cache.
+    opened: RefCell<BoundedCache<Opened>>,
 }
 
 impl SessionCodec {
-    pub fn new(current: Sealer, previous: Vec<Sealer>, name: String) -> Self {
+    pub fn new(current: Sealer, previous: Vec<Sealer>, name: String, cache_size: usize) -> Self {
         let mut sealers = vec![current];
         sealers.extend(previous);
-        Self { sealers, name }
+        Self {
+            sealers,
+            name,
+            opened: RefCell::new(BoundedCache::new(cache_size, MAX_CACHED_COOKIE)),
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -141,11 +157,11 @@ impl SessionCodec {
     /// The sealed values the request may carry, in the order they are tried: each cookie of the
     /// session's name (a browser may hold a parent domain's and a host's), then the parts
     /// `_0`, `_1`, … joined, by occurrence (the first of each, then the second of each).
-    fn candidates(&self, cookies: &RequestCookies<'_>) -> Vec<String> {
-        let mut out: Vec<String> = cookies
+    fn candidates<'c>(&self, cookies: &RequestCookies<'c>) -> Vec<Cow<'c, str>> {
+        let mut out: Vec<Cow<'c, str>> = cookies
             .get_all(&self.name)
             .take(MAX_CANDIDATES)
-            .map(str::to_string)
+            .map(Cow::Borrowed)
             .collect();
         let parts: Vec<Vec<&str>> = (0..MAX_PARTS)
             .map(|i| {
@@ -167,8 +183,8 @@ impl SessionCodec {
                     None => break,
                 }
             }
-            if !out.contains(&joined) {
-                out.push(joined);
+            if !out.iter().any(|c| *c == joined) {
+                out.push(Cow::Owned(joined));
             }
             if parts.iter().all(|v| v.len() <= k.saturating_add(1)) {
                 break;
@@ -199,7 +215,32 @@ impl SessionCodec {
         Err(why)
     }
 
+    /// A sealed value opened before (same bytes, same keys), else opened now and remembered.
     fn open(&self, sealed: &str, now: UnixTime) -> Result<Opened, SessionError> {
+        let cached = match self.opened.try_borrow_mut() {
+            Ok(mut cache) => cache.get(sealed.as_bytes()).cloned(),
+            Err(_) => None,
+        };
+        let opened = match cached {
+            Some(opened) => opened,
+            None => {
+                let opened = self.unseal(sealed)?;
+                if let Ok(mut cache) = self.opened.try_borrow_mut() {
+                    cache.insert(sealed.as_bytes(), opened.clone());
+                }
+                opened
+            }
+        };
+        if opened.session.expires_at <= now {
+            if let Ok(mut cache) = self.opened.try_borrow_mut() {
+                cache.remove(sealed.as_bytes());
+            }
+            return Err(SessionError::Expired);
+        }
+        Ok(opened)
+    }
+
+    fn unseal(&self, sealed: &str) -> Result<Opened, SessionError> {
         let (index, plain) = self
             .sealers
             .iter()
@@ -208,11 +249,8 @@ impl SessionCodec {
             .ok_or(SessionError::Unreadable)?;
         let session: Session =
             serde_json::from_slice(&plain).map_err(|_| SessionError::Unreadable)?;
-        if session.expires_at <= now {
-            return Err(SessionError::Expired);
-        }
         Ok(Opened {
-            session,
+            session: Rc::new(session),
             stale_key: index > 0,
         })
     }
@@ -239,6 +277,7 @@ pub(crate) mod tests {
             Sealer::new(&s.derive("session")),
             Vec::new(),
             "_oauth2_proxy".into(),
+            16,
         )
     }
 
@@ -279,8 +318,83 @@ pub(crate) mod tests {
         assert_eq!(
             c.decode(&RequestCookies::parse(Some(h.as_bytes())), 1001)
                 .map(|o| o.session),
-            Ok(s)
+            Ok(Rc::new(s))
         );
+    }
+
+    /// A codec of the same cookie name with another secret.
+    fn foreign_codec() -> SessionCodec {
+        let other = CookieSecret::from_base64("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+        let Ok(other) = other else { unreachable!() };
+        SessionCodec::new(
+            Sealer::new(&other.derive("session")),
+            Vec::new(),
+            "_oauth2_proxy".into(),
+            16,
+        )
+    }
+
+    /// Decodes a `Cookie` header at `now`, to the user it opens as.
+    fn user_of(c: &SessionCodec, h: &str, now: UnixTime) -> Result<String, SessionError> {
+        c.decode(&RequestCookies::parse(Some(h.as_bytes())), now)
+            .map(|o| o.session.user.clone())
+    }
+
+    #[test]
+    fn a_cached_session_is_judged_as_strictly_as_a_decrypt() {
+        let c = codec();
+        let h = header(
+            &c.encode(&alice(1000), &mut SeededEntropy(1))
+                .unwrap_or_default(),
+        );
+        assert_eq!(user_of(&c, &h, 1001), Ok("00u-alice".into()));
+        assert_eq!(c.opened.borrow().len(), 1, "opened once, then cached");
+        // Its expiry still counts, and an expired entry leaves the cache.
+        assert_eq!(user_of(&c, &h, 4600), Err(SessionError::Expired));
+        assert!(c.opened.borrow().is_empty());
+        // Bytes that differ from a cached cookie in one place are opened, and refused.
+        assert_eq!(user_of(&c, &h, 1001), Ok("00u-alice".into()));
+        let Some(last) = h.bytes().last() else {
+            unreachable!()
+        };
+        let flipped = format!(
+            "{}{}",
+            &h[..h.len() - 1],
+            if last == b'A' { 'B' } else { 'A' }
+        );
+        assert_eq!(user_of(&c, &flipped, 1001), Err(SessionError::Unreadable));
+        let longer = format!("{h}A");
+        assert_eq!(user_of(&c, &longer, 1001), Err(SessionError::Unreadable));
+    }
+
+    #[test]
+    fn each_cookie_opens_as_its_own_user_whatever_is_cached() {
+        let c = codec();
+        let mut bob = alice(1000);
+        bob.user = "00u-bob".into();
+        let a = header(
+            &c.encode(&alice(1000), &mut SeededEntropy(1))
+                .unwrap_or_default(),
+        );
+        let b = header(&c.encode(&bob, &mut SeededEntropy(2)).unwrap_or_default());
+        for _ in 0..3 {
+            assert_eq!(user_of(&c, &a, 1001), Ok("00u-alice".into()));
+            assert_eq!(user_of(&c, &b, 1001), Ok("00u-bob".into()));
+        }
+        // A cache of another secret's codec opens neither.
+        let foreign = foreign_codec();
+        assert_eq!(user_of(&foreign, &a, 1001), Err(SessionError::Unreadable));
+    }
+
+    #[test]
+    fn sessions_too_large_for_the_cache_are_opened_each_time() {
+        let c = codec();
+        let mut big = alice(1000);
+        big.claims
+            .insert("long".into(), "x".repeat(MAX_CACHED_COOKIE));
+        let h = header(&c.encode(&big, &mut SeededEntropy(1)).unwrap_or_default());
+        assert_eq!(user_of(&c, &h, 1001), Ok("00u-alice".into()));
+        assert!(c.opened.borrow().is_empty());
     }
 
     #[test]
@@ -308,13 +422,7 @@ pub(crate) mod tests {
             c.decode(&RequestCookies::parse(Some(b"x=1")), 1001),
             Err(SessionError::Absent)
         );
-        let other = CookieSecret::from_base64("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
-        let Ok(other) = other else { unreachable!() };
-        let foreign = SessionCodec::new(
-            Sealer::new(&other.derive("session")),
-            Vec::new(),
-            "_oauth2_proxy".into(),
-        );
+        let foreign = foreign_codec();
         let f = header(
             &foreign
                 .encode(&alice(1000), &mut SeededEntropy(2))
@@ -342,7 +450,7 @@ pub(crate) mod tests {
         assert!(cookies.iter().all(|(_, v)| v.len() <= MAX_COOKIE_VALUE));
         let h = format!("other=1; {}", header(&cookies));
         let parsed = RequestCookies::parse(Some(h.as_bytes()));
-        assert_eq!(c.decode(&parsed, 1001).map(|o| o.session), Ok(s));
+        assert_eq!(c.decode(&parsed, 1001).map(|o| o.session), Ok(Rc::new(s)));
         assert_eq!(c.present(&parsed).count(), cookies.len());
         // A missing middle part breaks the seal: the session is unreadable, never partial.
         let without_first = header(cookies.get(1..).unwrap_or_default());
@@ -367,6 +475,7 @@ pub(crate) mod tests {
             Sealer::new(&new_secret.derive("session")),
             vec![Sealer::new(&old_secret.derive("session"))],
             "_oauth2_proxy".into(),
+            16,
         );
         let opened = rotated.decode(&RequestCookies::parse(Some(h.as_bytes())), 1001);
         assert_eq!(opened.as_ref().map(|o| o.stale_key), Ok(true));
@@ -402,6 +511,7 @@ pub(crate) mod tests {
             Sealer::new(&other.derive("session")),
             Vec::new(),
             "_oauth2_proxy".into(),
+            16,
         );
         let theirs = header(
             &parent

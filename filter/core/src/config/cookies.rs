@@ -24,7 +24,13 @@ pub(super) struct RawCookies {
     cookie_httponly: Option<bool>,
     cookie_samesite: Option<String>,
     cookie_expire: Option<String>,
+    session_cache_size: Option<usize>,
 }
+
+/// Opened sessions kept per VM (worker) unless `session_cache_size` says otherwise.
+pub const DEFAULT_SESSION_CACHE: usize = 1024;
+/// A bound on `session_cache_size`: each entry holds at most a few KiB.
+const MAX_SESSION_CACHE: usize = 100_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SameSite {
@@ -57,6 +63,8 @@ pub struct CookieSettings {
     pub secret: CookieSecret,
     /// Secrets that still open cookies (rotation); sessions they open are re-issued.
     pub previous_secrets: Vec<CookieSecret>,
+    /// Opened sessions each VM keeps (0: none).
+    pub session_cache_size: usize,
 }
 
 pub(super) fn build(
@@ -108,6 +116,13 @@ pub(super) fn build(
     prefix_rules(check, &name, secure, &domains, &path);
     let samesite = samesite(raw.cookie_samesite, secure, check);
     let (expire, refresh) = lifetime(raw.cookie_expire, raw.cookie_refresh, check);
+    let session_cache_size = raw.session_cache_size.unwrap_or(DEFAULT_SESSION_CACHE);
+    if session_cache_size > MAX_SESSION_CACHE {
+        check.fail(
+            "session_cache_size",
+            format!("must be at most {MAX_SESSION_CACHE} (entries per worker)"),
+        );
+    }
     Some(CookieSettings {
         name,
         domains,
@@ -119,6 +134,7 @@ pub(super) fn build(
         refresh,
         secret: secret?,
         previous_secrets,
+        session_cache_size,
     })
 }
 

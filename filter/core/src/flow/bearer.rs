@@ -5,7 +5,7 @@
 use super::protocol::{Call, Pending};
 use super::request::Origin;
 use super::{Decision, Forward, Forwarding, Gate, Outcome, Request};
-use crate::bearer::{verify_bearer, BearerCache, BearerError, BearerIdentity, TrustedIssuer};
+use crate::bearer::{verify_bearer, BearerError, BearerIdentity, TrustedIssuer};
 use crate::env::{Env, UnixTime};
 use crate::headers::{plan_identity, Principal};
 use crate::policy::{Access, RuleSet};
@@ -55,12 +55,11 @@ impl Gate {
         keys: &Keys,
         now: UnixTime,
     ) -> Result<BearerIdentity, BearerError> {
-        let key = BearerCache::key(token);
         let cached = self
             .bearer_cache
             .try_borrow_mut()
             .ok()
-            .and_then(|mut c| c.get(&key, now));
+            .and_then(|mut c| c.get(token, now));
         if let Some(id) = cached {
             return Ok(id);
         }
@@ -82,7 +81,7 @@ impl Gate {
             return Err(BearerError::EmailUnverified);
         }
         if let Ok(mut cache) = self.bearer_cache.try_borrow_mut() {
-            cache.insert(key, id.clone(), now);
+            cache.insert(token, id.clone());
         }
         Ok(id)
     }

@@ -102,7 +102,7 @@ impl Gate {
             .sessions
             .decode(cookies, env.now.secs())
             .ok()
-            .and_then(|o| o.session.id_token);
+            .and_then(|o| o.session.id_token.clone());
         {
             let mut q = end.query_pairs_mut();
             if let Some(h) = &hint {

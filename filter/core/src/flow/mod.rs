@@ -70,7 +70,12 @@ impl Gate {
             (current, previous)
         };
         let (current, previous) = sealers("session");
-        let sessions = SessionCodec::new(current, previous, config.cookie.name.clone());
+        let sessions = SessionCodec::new(
+            current,
+            previous,
+            config.cookie.name.clone(),
+            config.cookie.session_cache_size,
+        );
         let (current, previous) = sealers("login");
         let logins = LoginCookies::new(current, previous, &config.cookie.name);
         Self {

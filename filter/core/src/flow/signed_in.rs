@@ -2,6 +2,8 @@
 //! (forwarded with its identity, refreshed first when due, or 403), and requests that pass
 //! without one. Spoofed identity headers and the filter's own cookies never go upstream.
 
+use std::rc::Rc;
+
 use super::{Decision, Forward, Forwarding, Gate, Outcome, Request, Response};
 use crate::cookies::{clear_cookie, domain_for, set_cookie, RequestCookies};
 use crate::env::{Entropy, EntropyError, Env};
@@ -82,7 +84,14 @@ impl Gate {
         }
         if self.refresh_due(&session, env.now.secs()) {
             let fallback = self.admit(req, &session, rules, ctx.clone(), set_cookies);
-            return self.refresh(req, cookies, session, ctx, fallback, env);
+            return self.refresh(
+                req,
+                cookies,
+                Rc::unwrap_or_clone(session),
+                ctx,
+                fallback,
+                env,
+            );
         }
         self.admit(req, &session, rules, ctx, set_cookies)
     }

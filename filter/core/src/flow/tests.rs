@@ -1150,7 +1150,7 @@ fn without_cookie_refresh_no_refresh_token_is_kept_and_nothing_refreshes() {
             NOW,
         )
         .map(|o| o.session);
-    assert_eq!(s.map(|s| s.refresh_token), Ok(None));
+    assert_eq!(s.map(|s| s.refresh_token.clone()), Ok(None));
     assert!(matches!(
         w.decide_at("/", HTML, NOW + 100_000),
         Decision::Forward(_)
