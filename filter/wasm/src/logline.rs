@@ -3,10 +3,10 @@
 
 use std::fmt;
 
-use log::{debug, info, warn};
+use log::{log, log_enabled, Level};
 use oidc_gate_core::head::for_log;
 use oidc_gate_core::routes::path_only;
-use oidc_gate_core::{Outcome, Request};
+use oidc_gate_core::{Decision, Outcome, Request};
 
 use crate::metrics;
 
@@ -46,24 +46,51 @@ impl Line {
         }
     }
 
-    /// The decision's line (warn for failures, info for completions and denials, debug for
-    /// the rest) and its counter.
+    /// The decision's counter, and its line when its level is logged (a signed-in request's
+    /// debug line is not even formatted at Istio's default level).
     pub fn log(&self, outcome: &Outcome, status: Option<u16>, user: Option<&str>) {
         metrics::count(&outcome.metric());
+        let level = level(outcome);
+        if !log_enabled!(level) {
+            return;
+        }
         let (code, id) = (outcome.code(), &self.request_id);
         let user = for_log(user.unwrap_or("-"), FIELD_MAX);
         let status = status.map_or_else(|| "upstream".into(), |s| s.to_string());
-        let line = format!("{code} id={id} {self} user={user} status={status}");
         match outcome {
             Outcome::LoginFailed(e) | Outcome::RefreshDeferred(e) | Outcome::SessionEnded(e) => {
-                warn!("{line}: {e}")
+                log!(
+                    level,
+                    "{code} id={id} {self} user={user} status={status}: {e}"
+                )
             }
-            Outcome::Denied(_)
-            | Outcome::NotReady
-            | Outcome::NoEntropy
-            | Outcome::LoginCompleted
-            | Outcome::Refreshed => info!("{line}"),
-            _ => debug!("{line}"),
+            _ => log!(level, "{code} id={id} {self} user={user} status={status}"),
         }
+    }
+}
+
+/// Whether a decision's request needs its line: it waits for a call-out (whose answer is
+/// logged), or its outcome's level is logged.
+pub fn wanted(d: &Decision) -> bool {
+    match d {
+        Decision::Forward(f) => log_enabled!(level(&f.outcome)),
+        Decision::Respond(r) => log_enabled!(level(&r.outcome)),
+        Decision::Call(_) => true,
+        Decision::Done => false,
+    }
+}
+
+/// Warn for failures, info for completions and denials, debug for the rest.
+pub fn level(outcome: &Outcome) -> Level {
+    match outcome {
+        Outcome::LoginFailed(_) | Outcome::RefreshDeferred(_) | Outcome::SessionEnded(_) => {
+            Level::Warn
+        }
+        Outcome::Denied(_)
+        | Outcome::NotReady
+        | Outcome::NoEntropy
+        | Outcome::LoginCompleted
+        | Outcome::Refreshed => Level::Info,
+        _ => Level::Debug,
     }
 }

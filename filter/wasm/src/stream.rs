@@ -94,9 +94,11 @@ impl HttpContext for Stream {
                 return self.carry_out(Decision::Respond(r));
             }
         };
-        self.line = logline::Line::of(&req);
         let gate = self.gate.clone();
         let d = with_env(&self.providers, |env| gate.decide(&req, env));
+        if logline::wanted(&d) {
+            self.line = logline::Line::of(&req);
+        }
         self.carry_out(d)
     }
 

@@ -2,6 +2,7 @@
 //! metric's), its status, title and message when it is answered locally, and the one function
 //! that renders such a reply, as a page for browsers or JSON for programs.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use super::{Gate, Request};
@@ -151,7 +152,8 @@ impl fmt::Display for LoginError {
 impl Outcome {
     /// The counter this outcome increments (proxy-wasm metric, `wasmcustom.<name>` in Envoy).
     /// The family says what happened, the suffix why: the same value as the log line's code.
-    pub fn metric(&self) -> String {
+    /// The outcomes of every signed-in request are static names: no allocation per request.
+    pub fn metric(&self) -> Cow<'static, str> {
         let family = match self {
             Self::LoginStarted => return "oidc_gate_login_started".into(),
             Self::LoginCompleted => return "oidc_gate_login_completed".into(),
@@ -172,7 +174,7 @@ impl Outcome {
             | Self::NotFound => "oidc_gate_refused",
             Self::SignedOut | Self::UserInfo => "oidc_gate_endpoint",
         };
-        format!("{family}_{}", self.reason())
+        format!("{family}_{}", self.reason()).into()
     }
 
     /// Why, for the metric: a refresh's outcome counts by what the refresh came to.
