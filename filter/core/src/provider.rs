@@ -489,7 +489,27 @@ impl Providers {
     pub fn keys_age(&self, now: Now) -> Option<Duration> {
         self.loaders.first()?.as_ref()?.keys_age(now)
     }
+
+    /// How often the host should tick: often while a provider is still missing (so a gateway
+    /// serves logins a few milliseconds after its metadata arrives, not half a second later),
+    /// then rarely (refreshes are due in minutes).
+    pub fn tick_period(&self) -> Duration {
+        let loading = self
+            .loaders
+            .iter()
+            .flatten()
+            .any(|l| l.provider().is_none());
+        if loading {
+            TICK_WHILE_LOADING
+        } else {
+            TICK_WHEN_LOADED
+        }
+    }
 }
+
+/// The host's tick period while provider metadata is missing, and once it is loaded.
+pub const TICK_WHILE_LOADING: Duration = Duration::from_millis(20);
+pub const TICK_WHEN_LOADED: Duration = Duration::from_millis(500);
 
 /// A published JWKS: 8 bytes of fetch time (ms, little endian), then the document.
 fn split_stamp(doc: &[u8]) -> Option<(u64, &[u8])> {
@@ -567,6 +587,21 @@ pub(crate) mod tests {
             }
         }
         providers
+    }
+
+    #[test]
+    fn the_host_ticks_often_until_every_provider_is_loaded() {
+        let Ok(cfg) = parse(&minimal()) else {
+            unreachable!()
+        };
+        let mut store = MemoryStore::default();
+        let idp = TestIdp::new();
+        let mut providers = Providers::new(&cfg);
+        assert_eq!(providers.tick_period(), TICK_WHILE_LOADING);
+        if let Some(l) = providers.loader(0) {
+            load(l, &mut store, &idp, 0);
+        }
+        assert_eq!(providers.tick_period(), TICK_WHEN_LOADED);
     }
 
     pub fn loaded(idp: &TestIdp) -> Arc<Provider> {

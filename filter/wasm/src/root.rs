@@ -7,6 +7,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use log::{error, info, warn};
+use oidc_gate_core::provider::TICK_WHILE_LOADING;
 use oidc_gate_core::{Call, CallResult, Config, Decision, Env, Gate, Loaded, Note, Providers};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{ContextType, LogLevel};
@@ -18,8 +19,6 @@ use crate::stream::Stream;
 use crate::waiting::Waiting;
 
 /// How often the root context asks the core whether a fetch is due.
-const TICK: Duration = Duration::from_millis(500);
-
 /// This VM's provider metadata, shared by the root context (ticks) and the requests (which
 /// read keys and, on an unknown `kid`, refetch them).
 pub type SharedProviders = Rc<RefCell<Providers>>;
@@ -68,9 +67,17 @@ pub struct Root {
     gate: Option<Rc<Gate>>,
     providers: Option<SharedProviders>,
     waiting: Waiting,
+    /// The tick period asked of the host.
+    tick: Duration,
 }
 
 impl Root {
+    /// Asks the host for ticks every `period`; false when it refuses.
+    fn set_tick(&mut self, period: Duration) -> bool {
+        self.tick = period;
+        abi::set_tick_period_ms(u32::try_from(period.as_millis()).unwrap_or(u32::MAX)).is_ok()
+    }
+
     /// Makes the call-outs the core asks for; one that Envoy refuses is answered as failed.
     fn call_all(&mut self, calls: Vec<Call>) {
         let (Some(gate), Some(providers)) = (self.gate.clone(), self.providers.clone()) else {
@@ -124,7 +131,7 @@ impl RootContext for Root {
         self.providers = Some(Rc::new(RefCell::new(Providers::new(&config))));
         self.gate = Some(Rc::new(Gate::new(config)));
         // Fetches start from ticks: on_configure also runs in a throw-away canary VM.
-        abi::set_tick_period_ms(u32::try_from(TICK.as_millis()).unwrap_or(500)).is_ok()
+        self.set_tick(TICK_WHILE_LOADING)
     }
 
     fn on_tick(&mut self) {
@@ -133,6 +140,10 @@ impl RootContext for Root {
         };
         let calls = with_env(&providers, |env| gate.tick(env));
         self.call_all(calls);
+        let period = providers.borrow().tick_period();
+        if period != self.tick {
+            self.set_tick(period);
+        }
         let age = providers.borrow().keys_age(host::now());
         if let Some(age) = age {
             metrics::gauge("oidc_gate_jwks_age_seconds", age.as_secs());
