@@ -269,7 +269,7 @@ impl Envoy {
                     });
                 }
             }
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(10));
         }
         Err(format!("envoy did not become ready:\n{}", proc.log_text()))
     }
