@@ -3,7 +3,7 @@
 //! one at a time, RSS at one and four workers, start to ready, the module's size; the targets of
 //! the performance issue judged; a Markdown table and a JSON file in target/bench/. `--quick`
 //! runs every configuration briefly (the test suite does, to prove each starts and
-//! authenticates as intended; it never asserts numbers).
+//! authenticates as intended; it never asserts numbers); `--only name,name` runs a few.
 
 mod idp;
 mod measure;
@@ -191,6 +191,11 @@ fn main() {
     let echo = Echo::start();
     let listen: BTreeMap<&str, u16> = NAMES.iter().map(|n| (*n, free_port())).collect();
     let mut setups = setups::all(&keys, &idp, &listen);
+    // `--only a,b`: just these configurations (and the baseline), to iterate on one figure.
+    if let Some(only) = std::env::args().skip_while(|a| a != "--only").nth(1) {
+        let only: Vec<&str> = only.split(',').collect();
+        setups.retain(|s| s.name == "baseline" || only.contains(&s.name));
+    }
     let mut figures = Figures {
         rounds,
         load_secs,
