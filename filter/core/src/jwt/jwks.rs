@@ -3,12 +3,15 @@
 //! (RFC 7517 §5); a set with no usable key at all is an error.
 
 use std::fmt;
+use std::marker::PhantomData;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jwt_simple::prelude::*;
 use jwt_simple::JWTError;
 use serde::Deserialize;
+
+use super::rsa::{Hash, Padding, RsaPublicKey};
 
 /// The asymmetric JWS algorithms the filter verifies. Symmetric (`HS*`) and `none` are absent by
 /// construction: the token's header can never make the filter use a shared secret.
@@ -75,11 +78,11 @@ impl fmt::Display for JwksError {
     }
 }
 
-/// A decoded public key. RSA keys keep their components: the algorithm (RS/PS, hash) is chosen
-/// per token among those the key allows.
+/// A public key, decoded and prepared once when the JWKS is read. An RSA key serves every RS/PS
+/// algorithm the key allows; the one used is chosen per token.
 #[derive(Clone)]
 enum PublicKey {
-    Rsa { n: Vec<u8>, e: Vec<u8> },
+    Rsa(RsaPublicKey),
     P256(ES256PublicKey),
     P384(ES384PublicKey),
     Ed25519(Ed25519PublicKey),
@@ -102,7 +105,7 @@ impl Key {
         matches!(
             (&self.key, alg),
             (
-                PublicKey::Rsa { .. },
+                PublicKey::Rsa(_),
                 RS256 | RS384 | RS512 | PS256 | PS384 | PS512
             ) | (PublicKey::P256(_), ES256)
                 | (PublicKey::P384(_), ES384)
@@ -173,12 +176,9 @@ fn decode_key(raw: RawJwk) -> Option<Key> {
         Some(name) => Some(Algorithm::from_name(name)?),
     };
     let key = match (raw.kty.as_str(), raw.crv.as_deref()) {
-        ("RSA", _) => {
-            let (n, e) = (b64(&raw.n)?, b64(&raw.e)?);
-            // Decoding once here rejects malformed or too-small moduli up front.
-            RS256PublicKey::from_components(&n, &e).ok()?;
-            PublicKey::Rsa { n, e }
-        }
+        // Moduli under 2048 bits, over 4096 bits or even, and exponents other than 65537 are
+        // refused here (jwt-simple's policy, see `rsa`).
+        ("RSA", _) => PublicKey::Rsa(RsaPublicKey::from_components(&b64(&raw.n)?, &b64(&raw.e)?)?),
         ("EC", Some("P-256")) => PublicKey::P256(ES256PublicKey::from_bytes(&sec1(&raw)?).ok()?),
         ("EC", Some("P-384")) => PublicKey::P384(ES384PublicKey::from_bytes(&sec1(&raw)?).ok()?),
         ("OKP", Some("Ed25519")) => {
@@ -269,19 +269,120 @@ impl Verifier<'_> {
     ) -> Result<JWTClaims<C>, jwt_simple::Error> {
         let o = Some(options);
         match (self.key, self.alg) {
-            (PublicKey::Rsa { n, e }, alg) => match alg {
-                Algorithm::RS256 => RS256PublicKey::from_components(n, e)?.verify_token(token, o),
-                Algorithm::RS384 => RS384PublicKey::from_components(n, e)?.verify_token(token, o),
-                Algorithm::RS512 => RS512PublicKey::from_components(n, e)?.verify_token(token, o),
-                Algorithm::PS256 => PS256PublicKey::from_components(n, e)?.verify_token(token, o),
-                Algorithm::PS384 => PS384PublicKey::from_components(n, e)?.verify_token(token, o),
-                Algorithm::PS512 => PS512PublicKey::from_components(n, e)?.verify_token(token, o),
+            (PublicKey::Rsa(key), alg) => match alg {
+                Algorithm::RS256 => RsaCheck::<Rs256>::new(key, token).verify_token(token, o),
+                Algorithm::RS384 => RsaCheck::<Rs384>::new(key, token).verify_token(token, o),
+                Algorithm::RS512 => RsaCheck::<Rs512>::new(key, token).verify_token(token, o),
+                Algorithm::PS256 => RsaCheck::<Ps256>::new(key, token).verify_token(token, o),
+                Algorithm::PS384 => RsaCheck::<Ps384>::new(key, token).verify_token(token, o),
+                Algorithm::PS512 => RsaCheck::<Ps512>::new(key, token).verify_token(token, o),
                 _ => Err(JWTError::AlgorithmMismatch.into()),
             },
             (PublicKey::P256(k), Algorithm::ES256) => k.verify_token(token, o),
             (PublicKey::P384(k), Algorithm::ES384) => k.verify_token(token, o),
             (PublicKey::Ed25519(k), Algorithm::EdDSA) => k.verify_token(token, o),
             _ => Err(JWTError::AlgorithmMismatch.into()),
+        }
+    }
+}
+
+/// A JWS RSA algorithm at the type level, for `RsaCheck`.
+trait RsaAlgorithm {
+    const NAME: &'static str;
+    const PADDING: Padding;
+    const HASH: Hash;
+}
+
+macro_rules! rsa_algorithms {
+    ($($t:ident = $name:literal, $padding:ident, $hash:ident;)*) => {$(
+        struct $t;
+        impl RsaAlgorithm for $t {
+            const NAME: &'static str = $name;
+            const PADDING: Padding = Padding::$padding;
+            const HASH: Hash = Hash::$hash;
+        }
+    )*};
+}
+
+rsa_algorithms! {
+    Rs256 = "RS256", Pkcs1v15, Sha256;
+    Rs384 = "RS384", Pkcs1v15, Sha384;
+    Rs512 = "RS512", Pkcs1v15, Sha512;
+    Ps256 = "PS256", Pss, Sha256;
+    Ps384 = "PS384", Pss, Sha384;
+    Ps512 = "PS512", Pss, Sha512;
+}
+
+/// jwt-simple still reads the token (size limits, header, `alg`, `crit`, `typ`, claims) and
+/// checks `exp`/`nbf`/`iat`; only the signature check is ours (`rsa`). jwt-simple's one public
+/// way to put a check of the signing input inside its verification is its MAC trait: it compares
+/// `authentication_tag(signing input)` with the token's decoded signature, in constant time.
+/// `RsaCheck` answers with the token's own signature when, and only when, that signature
+/// verifies under the RSA key for the signing input it is given, and with nothing otherwise, so
+/// the comparison succeeds exactly for valid signatures. No MAC is ever computed: `mac_key` only
+/// satisfies the trait (jwt-simple refuses a MAC key under 12 bytes before verifying).
+struct RsaCheck<'a, A> {
+    key: &'a RsaPublicKey,
+    /// The token's signature, decoded as jwt-simple decodes it; empty when it does not decode.
+    signature: Vec<u8>,
+    mac_key: HMACKey,
+    metadata: Option<KeyMetadata>,
+    key_id: Option<String>,
+    algorithm: PhantomData<A>,
+}
+
+impl<'a, A: RsaAlgorithm> RsaCheck<'a, A> {
+    fn new(key: &'a RsaPublicKey, token: &str) -> Self {
+        let signature = token
+            .rsplit('.')
+            .next()
+            .and_then(|s| Base64UrlSafeNoPadding::decode_to_vec(s, None).ok())
+            .unwrap_or_default();
+        Self {
+            key,
+            signature,
+            mac_key: HMACKey::from_bytes(b"unused: the tag is an RSA signature"),
+            metadata: None,
+            key_id: None,
+            algorithm: PhantomData,
+        }
+    }
+}
+
+impl<A: RsaAlgorithm> MACLike for RsaCheck<'_, A> {
+    fn jwt_alg_name() -> &'static str {
+        A::NAME
+    }
+
+    fn key(&self) -> &HMACKey {
+        &self.mac_key
+    }
+
+    fn key_id(&self) -> &Option<String> {
+        &self.key_id
+    }
+
+    fn set_key_id(&mut self, key_id: String) {
+        self.key_id = Some(key_id);
+    }
+
+    fn metadata(&self) -> &Option<KeyMetadata> {
+        &self.metadata
+    }
+
+    fn attach_metadata(&mut self, _metadata: KeyMetadata) -> Result<(), jwt_simple::Error> {
+        Err(JWTError::InvalidPublicKey.into())
+    }
+
+    fn authentication_tag(&self, signing_input: &[u8]) -> Vec<u8> {
+        let valid = !self.signature.is_empty()
+            && self
+                .key
+                .verify(A::PADDING, A::HASH, signing_input, &self.signature);
+        if valid {
+            self.signature.clone()
+        } else {
+            Vec::new()
         }
     }
 }

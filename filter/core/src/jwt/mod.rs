@@ -1,6 +1,7 @@
 //! JSON Web Tokens: the provider's key set (`jwks`) and ID-token verification (`verify`).
 
 pub mod jwks;
+mod rsa;
 pub mod verify;
 
 pub use jwks::{Algorithm, JwksError, KeySet};

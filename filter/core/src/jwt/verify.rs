@@ -148,7 +148,10 @@ fn header(token: &str) -> Result<Header, VerifyError> {
 
 fn from_jwt_error(e: &jwt_simple::Error) -> VerifyError {
     match e.downcast_ref::<JWTError>() {
-        Some(JWTError::InvalidSignature) => VerifyError::BadSignature,
+        // RSA signatures are checked through jwt-simple's MAC hook (see `jwks::RsaCheck`).
+        Some(JWTError::InvalidSignature | JWTError::InvalidAuthenticationTag) => {
+            VerifyError::BadSignature
+        }
         Some(JWTError::TokenHasExpired) => VerifyError::Expired,
         Some(JWTError::TokenNotValidYet) => VerifyError::NotYetValid,
         Some(JWTError::ClockDrift) => VerifyError::IssuedInFuture,
