@@ -414,6 +414,37 @@ mod tests {
     }
 
     #[test]
+    fn rsa_keys_under_2048_bits_or_without_exponent_65537_are_skipped() {
+        let b64 = |v: &[u8]| URL_SAFE_NO_PAD.encode(v);
+        // An odd modulus of exactly `bits` bits.
+        let n = |bits: usize| {
+            let mut n = vec![0xc3u8; bits / 8];
+            n[bits / 8 - 1] |= 1;
+            n
+        };
+        let jwk = |kid: &str, n: &[u8], e: &[u8]| serde_json::json!({"kty": "RSA", "kid": kid, "n": b64(n), "e": b64(e)});
+        let set = |keys: Vec<serde_json::Value>| {
+            KeySet::parse(serde_json::json!({ "keys": keys }).to_string().as_bytes())
+        };
+        assert_eq!(
+            set(vec![jwk("short", &n(1024), &[1, 0, 1])]).err(),
+            Some(JwksError::NoUsableKey { skipped: 1 })
+        );
+        let keys = set(vec![
+            jwk("1024", &n(1024), &[1, 0, 1]),
+            jwk("2040", &n(2040), &[1, 0, 1]),
+            jwk("e3", &n(2048), &[3]),
+            jwk("8192", &n(8192), &[1, 0, 1]),
+            jwk("2048", &n(2048), &[1, 0, 1]),
+        ]);
+        let Ok(keys) = keys else {
+            unreachable!("{keys:?}")
+        };
+        assert_eq!((keys.len(), keys.skipped()), (1, 4));
+        assert!(keys.has_kid("2048") && !keys.has_kid("1024") && !keys.has_kid("2040"));
+    }
+
+    #[test]
     fn a_set_without_usable_keys_is_an_error() {
         assert_eq!(KeySet::parse(b"{}").err(), Some(JwksError::NotJson));
         assert_eq!(KeySet::parse(b"not json").err(), Some(JwksError::NotJson));

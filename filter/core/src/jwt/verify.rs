@@ -405,6 +405,103 @@ mod tests {
         );
     }
 
+    /// A token's signature with one bit flipped.
+    fn flip(token: &str, byte: usize) -> String {
+        let (head, sig) = token.rsplit_once('.').unwrap_or_default();
+        let mut sig = URL_SAFE_NO_PAD.decode(sig).unwrap_or_default();
+        let i = byte.min(sig.len() - 1);
+        sig[i] ^= 0x10;
+        format!("{head}.{}", URL_SAFE_NO_PAD.encode(sig))
+    }
+
+    #[test]
+    fn a_flipped_signature_bit_is_refused_for_rs256_and_es256() {
+        let idp = TestIdp::new();
+        let keys = idp.keys();
+        for token in [
+            idp.rs256(TestIdp::claims(json!({}))),
+            idp.es256(TestIdp::claims(json!({}))),
+        ] {
+            assert!(verify_id_token(&token, &keys, &check()).is_ok());
+            for byte in [0, 17, 31, 32, 63, 128, usize::MAX] {
+                assert_eq!(
+                    verify_id_token(&flip(&token, byte), &keys, &check()).err(),
+                    Some(VerifyError::BadSignature),
+                    "byte {byte} of {token}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_token_signed_by_another_key_with_the_same_kid_is_refused() {
+        let idp = TestIdp::new();
+        let keys = idp.keys();
+        let pem = include_str!("../../testdata/rsa-test-key-2.pem");
+        let rsa = jwt_simple::prelude::RS256KeyPair::from_pem(pem).map(|k| k.with_key_id("rsa-1"));
+        let Ok(rsa) = rsa else { unreachable!() };
+        let ec = jwt_simple::prelude::ES256KeyPair::generate().with_key_id("ec-1");
+        let rs = {
+            use jwt_simple::prelude::RSAKeyPairLike;
+            rsa.sign(TestIdp::claims(json!({}))).unwrap_or_default()
+        };
+        let es = ec.sign(TestIdp::claims(json!({}))).unwrap_or_default();
+        for token in [rs, es] {
+            assert_eq!(
+                verify_id_token(&token, &keys, &check()).err(),
+                Some(VerifyError::BadSignature)
+            );
+        }
+    }
+
+    #[test]
+    fn an_rs384_signature_presented_as_rs256_is_refused() {
+        use crate::jwt::rsa::testing::{hex, RawSigner, SHA256_PREFIX, SHA384_PREFIX};
+        use sha2::{Digest, Sha256, Sha384};
+        let header = json!({"alg": "RS256", "kid": "rsa-1", "typ": "JWT"});
+        let claims = serde_json::to_value(TestIdp::claims(json!({}))).unwrap_or_default();
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signer = RawSigner::from_pem(include_str!("../../testdata/rsa-test-key.pem"));
+        let token = |prefix: &str, digest: &[u8]| {
+            let sig = signer.sign_raw(&signer.pkcs1(&hex(prefix), digest));
+            format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
+        };
+        // The RS256 encoding, signed with the raw private key, verifies: the forgery below
+        // differs only in its hash.
+        assert!(verify(&token(SHA256_PREFIX, &Sha256::digest(&input))).is_ok());
+        assert_eq!(
+            verify(&token(SHA384_PREFIX, &Sha384::digest(&input))).err(),
+            Some(VerifyError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn ps256_tokens_verify_with_a_key_that_allows_them() {
+        use jwt_simple::prelude::{PS256KeyPair, RSAKeyPairLike};
+        let pem = include_str!("../../testdata/rsa-test-key.pem");
+        let ps = PS256KeyPair::from_pem(pem).map(|k| k.with_key_id("rsa-any"));
+        let Ok(ps) = ps else { unreachable!() };
+        let c = ps.public_key().to_components();
+        let jwks = json!({"keys": [{"kty": "RSA", "kid": "rsa-any",
+            "n": URL_SAFE_NO_PAD.encode(&c.n), "e": URL_SAFE_NO_PAD.encode(&c.e)}]});
+        let keys = KeySet::parse(jwks.to_string().as_bytes()).unwrap_or_default();
+        let allowed = [Algorithm::PS256];
+        let c = IdTokenCheck {
+            allowed: &allowed,
+            ..check()
+        };
+        let token = ps.sign(TestIdp::claims(json!({}))).unwrap_or_default();
+        assert!(verify_id_token(&token, &keys, &c).is_ok());
+        assert_eq!(
+            verify_id_token(&flip(&token, 40), &keys, &c).err(),
+            Some(VerifyError::BadSignature)
+        );
+    }
+
     #[test]
     fn unknown_kid_is_reported_as_such() {
         let idp = TestIdp::new();
