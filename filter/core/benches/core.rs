@@ -1,6 +1,7 @@
 //! Per-request cost of the core's operations, natively: the signed-in path (cookie decode and
-//! header plan), cookie encode, ID-token verification (RS256, ES256). `cargo bench -p
-//! oidc-gate-core`. Inside Envoy's V8 the same code runs several times slower.
+//! header plan), cookie encode, JWKS parse, ID-token verification (RS256, ES256). `cargo bench -p
+//! oidc-gate-core`. Inside Envoy's V8 the same code runs several times slower: for verification,
+//! `filter/core/examples/verify_bench.rs` measures it in V8 (node's WASI).
 
 // Benchmark setup, not request handling: a bad fixture should stop the run loudly.
 #![allow(
@@ -158,7 +159,12 @@ fn bench(c: &mut Criterion) {
         {"kty": "RSA", "kid": "r", "n": b64.encode(&n.n), "e": b64.encode(&n.e)},
         {"kty": "EC", "crv": "P-256", "kid": "e", "x": b64.encode(x), "y": b64.encode(y)},
     ]});
-    let keys = KeySet::parse(jwks.to_string().as_bytes()).unwrap_or_default();
+    let jwks = jwks.to_string();
+    // Reading the key set prepares each key once (RSA: its Montgomery parameters).
+    c.bench_function("JWKS parse (RSA 2048 + P-256)", |b| {
+        b.iter(|| black_box(KeySet::parse(black_box(jwks.as_bytes())).is_ok()))
+    });
+    let keys = KeySet::parse(jwks.as_bytes()).unwrap_or_default();
     let claims = || {
         let mut c = Claims::create(Duration::from_secs(3600))
             .with_issuer(ISSUER)
@@ -181,6 +187,7 @@ fn bench(c: &mut Criterion) {
         skew_secs: 60,
         bearer: false,
     };
+    // A token's first sight: no verified-token cache is involved.
     c.bench_function("ID token verify RS256", |b| {
         b.iter(|| black_box(verify_id_token(black_box(&rs), &keys, &check).is_ok()))
     });
