@@ -11,6 +11,7 @@ use jwt_simple::prelude::*;
 use jwt_simple::JWTError;
 use serde::Deserialize;
 
+use super::es256::Es256PublicKey;
 use super::rsa::{Hash, Padding, RsaPublicKey};
 
 /// The asymmetric JWS algorithms the filter verifies. Symmetric (`HS*`) and `none` are absent by
@@ -83,7 +84,7 @@ impl fmt::Display for JwksError {
 #[derive(Clone)]
 enum PublicKey {
     Rsa(RsaPublicKey),
-    P256(ES256PublicKey),
+    P256(Es256PublicKey),
     P384(ES384PublicKey),
     Ed25519(Ed25519PublicKey),
 }
@@ -179,7 +180,7 @@ fn decode_key(raw: RawJwk) -> Option<Key> {
         // Moduli under 2048 bits, over 4096 bits or even, and exponents other than 65537 are
         // refused here (jwt-simple's policy, see `rsa`).
         ("RSA", _) => PublicKey::Rsa(RsaPublicKey::from_components(&b64(&raw.n)?, &b64(&raw.e)?)?),
-        ("EC", Some("P-256")) => PublicKey::P256(ES256PublicKey::from_bytes(&sec1(&raw)?).ok()?),
+        ("EC", Some("P-256")) => PublicKey::P256(Es256PublicKey::from_sec1(&sec1(&raw)?)?),
         ("EC", Some("P-384")) => PublicKey::P384(ES384PublicKey::from_bytes(&sec1(&raw)?).ok()?),
         ("OKP", Some("Ed25519")) => {
             PublicKey::Ed25519(Ed25519PublicKey::from_bytes(&b64(&raw.x)?).ok()?)
@@ -270,15 +271,17 @@ impl Verifier<'_> {
         let o = Some(options);
         match (self.key, self.alg) {
             (PublicKey::Rsa(key), alg) => match alg {
-                Algorithm::RS256 => RsaCheck::<Rs256>::new(key, token).verify_token(token, o),
-                Algorithm::RS384 => RsaCheck::<Rs384>::new(key, token).verify_token(token, o),
-                Algorithm::RS512 => RsaCheck::<Rs512>::new(key, token).verify_token(token, o),
-                Algorithm::PS256 => RsaCheck::<Ps256>::new(key, token).verify_token(token, o),
-                Algorithm::PS384 => RsaCheck::<Ps384>::new(key, token).verify_token(token, o),
-                Algorithm::PS512 => RsaCheck::<Ps512>::new(key, token).verify_token(token, o),
+                Algorithm::RS256 => Check::<Rs256>::new(key, token).verify_token(token, o),
+                Algorithm::RS384 => Check::<Rs384>::new(key, token).verify_token(token, o),
+                Algorithm::RS512 => Check::<Rs512>::new(key, token).verify_token(token, o),
+                Algorithm::PS256 => Check::<Ps256>::new(key, token).verify_token(token, o),
+                Algorithm::PS384 => Check::<Ps384>::new(key, token).verify_token(token, o),
+                Algorithm::PS512 => Check::<Ps512>::new(key, token).verify_token(token, o),
                 _ => Err(JWTError::AlgorithmMismatch.into()),
             },
-            (PublicKey::P256(k), Algorithm::ES256) => k.verify_token(token, o),
+            (PublicKey::P256(k), Algorithm::ES256) => {
+                Check::<Es256>::new(k, token).verify_token(token, o)
+            }
             (PublicKey::P384(k), Algorithm::ES384) => k.verify_token(token, o),
             (PublicKey::Ed25519(k), Algorithm::EdDSA) => k.verify_token(token, o),
             _ => Err(JWTError::AlgorithmMismatch.into()),
@@ -286,25 +289,28 @@ impl Verifier<'_> {
     }
 }
 
-/// A JWS RSA algorithm at the type level, for `RsaCheck`.
-trait RsaAlgorithm {
+/// A JWS algorithm whose signature this crate checks itself (`rsa`, `es256`), at the type level
+/// for `Check`.
+trait Scheme {
     const NAME: &'static str;
-    const PADDING: Padding;
-    const HASH: Hash;
+    type Key;
+    fn verify(key: &Self::Key, signing_input: &[u8], signature: &[u8]) -> bool;
 }
 
-macro_rules! rsa_algorithms {
+macro_rules! rsa_schemes {
     ($($t:ident = $name:literal, $padding:ident, $hash:ident;)*) => {$(
         struct $t;
-        impl RsaAlgorithm for $t {
+        impl Scheme for $t {
             const NAME: &'static str = $name;
-            const PADDING: Padding = Padding::$padding;
-            const HASH: Hash = Hash::$hash;
+            type Key = RsaPublicKey;
+            fn verify(key: &RsaPublicKey, signing_input: &[u8], signature: &[u8]) -> bool {
+                key.verify(Padding::$padding, Hash::$hash, signing_input, signature)
+            }
         }
     )*};
 }
 
-rsa_algorithms! {
+rsa_schemes! {
     Rs256 = "RS256", Pkcs1v15, Sha256;
     Rs384 = "RS384", Pkcs1v15, Sha384;
     Rs512 = "RS512", Pkcs1v15, Sha512;
@@ -313,26 +319,37 @@ rsa_algorithms! {
     Ps512 = "PS512", Pss, Sha512;
 }
 
+struct Es256;
+
+impl Scheme for Es256 {
+    const NAME: &'static str = "ES256";
+    type Key = Es256PublicKey;
+    fn verify(key: &Es256PublicKey, signing_input: &[u8], signature: &[u8]) -> bool {
+        key.verify(signing_input, signature)
+    }
+}
+
 /// jwt-simple still reads the token (size limits, header, `alg`, `crit`, `typ`, claims) and
-/// checks `exp`/`nbf`/`iat`; only the signature check is ours (`rsa`). jwt-simple's one public
+/// checks `exp`/`nbf`/`iat`; only the signature check is ours (`Scheme`). jwt-simple's one public
 /// way to put a check of the signing input inside its verification is its MAC trait: it compares
 /// `authentication_tag(signing input)` with the token's decoded signature, in constant time.
-/// `RsaCheck` answers with the token's own signature when, and only when, that signature
-/// verifies under the RSA key for the signing input it is given, and with nothing otherwise, so
-/// the comparison succeeds exactly for valid signatures. No MAC is ever computed: `mac_key` only
-/// satisfies the trait (jwt-simple refuses a MAC key under 12 bytes before verifying).
-struct RsaCheck<'a, A> {
-    key: &'a RsaPublicKey,
+/// `Check` answers with the token's own signature when, and only when, that signature verifies
+/// under the key for the signing input it is given, and with nothing otherwise, so the
+/// comparison succeeds exactly for valid signatures. No MAC is ever computed: `mac_key` only
+/// satisfies the trait (jwt-simple refuses a MAC key under 12 bytes before verifying). As for
+/// MAC tokens, jwt-simple refuses a token whose header carries a `salt`.
+struct Check<'a, A: Scheme> {
+    key: &'a A::Key,
     /// The token's signature, decoded as jwt-simple decodes it; empty when it does not decode.
     signature: Vec<u8>,
     mac_key: HMACKey,
     metadata: Option<KeyMetadata>,
     key_id: Option<String>,
-    algorithm: PhantomData<A>,
+    scheme: PhantomData<A>,
 }
 
-impl<'a, A: RsaAlgorithm> RsaCheck<'a, A> {
-    fn new(key: &'a RsaPublicKey, token: &str) -> Self {
+impl<'a, A: Scheme> Check<'a, A> {
+    fn new(key: &'a A::Key, token: &str) -> Self {
         let signature = token
             .rsplit('.')
             .next()
@@ -341,15 +358,15 @@ impl<'a, A: RsaAlgorithm> RsaCheck<'a, A> {
         Self {
             key,
             signature,
-            mac_key: HMACKey::from_bytes(b"unused: the tag is an RSA signature"),
+            mac_key: HMACKey::from_bytes(b"unused: the tag is a signature"),
             metadata: None,
             key_id: None,
-            algorithm: PhantomData,
+            scheme: PhantomData,
         }
     }
 }
 
-impl<A: RsaAlgorithm> MACLike for RsaCheck<'_, A> {
+impl<A: Scheme> MACLike for Check<'_, A> {
     fn jwt_alg_name() -> &'static str {
         A::NAME
     }
@@ -375,10 +392,8 @@ impl<A: RsaAlgorithm> MACLike for RsaCheck<'_, A> {
     }
 
     fn authentication_tag(&self, signing_input: &[u8]) -> Vec<u8> {
-        let valid = !self.signature.is_empty()
-            && self
-                .key
-                .verify(A::PADDING, A::HASH, signing_input, &self.signature);
+        let valid =
+            !self.signature.is_empty() && A::verify(self.key, signing_input, &self.signature);
         if valid {
             self.signature.clone()
         } else {

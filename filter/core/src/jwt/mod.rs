@@ -1,5 +1,6 @@
 //! JSON Web Tokens: the provider's key set (`jwks`) and ID-token verification (`verify`).
 
+mod es256;
 pub mod jwks;
 mod rsa;
 pub mod verify;

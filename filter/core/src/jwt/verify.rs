@@ -148,7 +148,7 @@ fn header(token: &str) -> Result<Header, VerifyError> {
 
 fn from_jwt_error(e: &jwt_simple::Error) -> VerifyError {
     match e.downcast_ref::<JWTError>() {
-        // RSA signatures are checked through jwt-simple's MAC hook (see `jwks::RsaCheck`).
+        // RSA and ES256 signatures are checked through jwt-simple's MAC hook (`jwks::Check`).
         Some(JWTError::InvalidSignature | JWTError::InvalidAuthenticationTag) => {
             VerifyError::BadSignature
         }
