@@ -47,3 +47,11 @@ bench:
     cargo build --release -p oidc-gate-bench
     ./target/release/envoy-bench
     cargo bench -p oidc-gate-core --bench core
+
+# A token's first verification (RS256, ES256) and a JWKS parse timed in V8 (node's WASI, the
+# engine Envoy embeds), then natively; N verifications each.
+bench-verify n="1000":
+    rustup target add wasm32-wasip1
+    cargo build --release --target wasm32-wasip1 -p oidc-gate-core --example verify_bench
+    node bench/wasm-verify/run.mjs target/wasm32-wasip1/release/examples/verify_bench.wasm {{n}}
+    cargo run --release -q -p oidc-gate-core --example verify_bench -- {{n}}

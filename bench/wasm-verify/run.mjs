@@ -1,5 +1,5 @@
 // Runs a wasm32-wasip1 program under node's WASI, that is in V8, the engine Envoy embeds for
-// proxy-wasm filters. Used for filter/core/examples/verify_bench.rs:
+// proxy-wasm filters. Used for filter/core/examples/verify_bench.rs (`just bench-verify`):
 //
 //   cargo build --release --target wasm32-wasip1 -p oidc-gate-core --example verify_bench
 //   node bench/wasm-verify/run.mjs target/wasm32-wasip1/release/examples/verify_bench.wasm [N]
