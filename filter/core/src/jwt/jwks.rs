@@ -334,8 +334,8 @@ impl Scheme for Es256 {
 /// way to put a check of the signing input inside its verification is its MAC trait: it compares
 /// `authentication_tag(signing input)` with the token's decoded signature, in constant time.
 /// `Check` answers with the token's own signature when, and only when, that signature verifies
-/// under the key for the signing input it is given, and with nothing otherwise, so the
-/// comparison succeeds exactly for valid signatures. No MAC is ever computed: `mac_key` only
+/// under the key for the signing input it is given, and otherwise with bytes of another length,
+/// so the comparison succeeds exactly for valid signatures. No MAC is ever computed: `mac_key` only
 /// satisfies the trait (jwt-simple refuses a MAC key under 12 bytes before verifying). As for
 /// MAC tokens, jwt-simple refuses a token whose header carries a `salt`.
 struct Check<'a, A: Scheme> {
@@ -397,7 +397,9 @@ impl<A: Scheme> MACLike for Check<'_, A> {
         if valid {
             self.signature.clone()
         } else {
-            Vec::new()
+            // Never equal to the token's signature, whatever it is: one byte longer. (An empty
+            // answer would equal an empty signature, and jwt-simple would accept the token.)
+            vec![0; self.signature.len().saturating_add(1)]
         }
     }
 }

@@ -405,6 +405,29 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_token_without_a_signature_is_refused_for_every_algorithm() {
+        let idp = TestIdp::new();
+        let keys = idp.keys();
+        for token in [
+            idp.rs256(TestIdp::claims(json!({}))),
+            idp.es256(TestIdp::claims(json!({}))),
+        ] {
+            // The signed header and payload, with the signature left out.
+            let (unsigned, _) = token.rsplit_once('.').unwrap_or_default();
+            for stripped in [
+                format!("{unsigned}."),
+                format!("{unsigned}.AA"),
+                unsigned.to_string(),
+            ] {
+                assert!(
+                    verify_id_token(&stripped, &keys, &check()).is_err(),
+                    "{stripped}"
+                );
+            }
+        }
+    }
+
     /// A token's signature with one bit flipped.
     fn flip(token: &str, byte: usize) -> String {
         let (head, sig) = token.rsplit_once('.').unwrap_or_default();
