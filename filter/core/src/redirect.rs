@@ -188,4 +188,18 @@ mod tests {
         assert!(Whitelist::parse(&["*.example.com".into()]).is_err());
         assert!(Whitelist::parse(&["".into()]).is_err());
     }
+
+    #[test]
+    fn hosts_are_ascii_only() {
+        // `url` runs with its ASCII-only IDNA back end (`idna_adapter` 1.0, pinned in
+        // Cargo.toml): a Unicode host is refused even on a whitelisted domain; its Punycode
+        // form passes.
+        let own = "app.example.net";
+        assert_eq!(wl().target("https://bücher.example.com/", own), "/");
+        assert_eq!(wl().target("https://b%C3%BCcher.example.com/", own), "/");
+        assert_eq!(
+            wl().target("https://xn--bcher-kva.example.com/", own),
+            "https://xn--bcher-kva.example.com/"
+        );
+    }
 }
