@@ -89,18 +89,31 @@ fn main() {
     let c = rsa.public_key().to_components();
     let point = ec.public_key().public_key().to_bytes_uncompressed();
     let (x, y) = point[1..].split_at(32);
+    let ec384 = ES384KeyPair::generate().with_key_id("e384");
+    let point384 = ec384.public_key().public_key().to_bytes_uncompressed();
+    let (x384, y384) = point384[1..].split_at(48);
+    let ed = Ed25519KeyPair::generate().with_key_id("ed");
     let jwks = serde_json::json!({"keys": [
         {"kty": "RSA", "kid": "r", "n": URL_SAFE_NO_PAD.encode(&c.n), "e": URL_SAFE_NO_PAD.encode(&c.e)},
         {"kty": "EC", "crv": "P-256", "kid": "e", "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y)},
+        {"kty": "EC", "crv": "P-384", "kid": "e384", "x": URL_SAFE_NO_PAD.encode(x384), "y": URL_SAFE_NO_PAD.encode(y384)},
+        {"kty": "OKP", "crv": "Ed25519", "kid": "ed", "x": URL_SAFE_NO_PAD.encode(ed.public_key().to_bytes())},
     ]})
     .to_string();
     let rs = rsa.sign(claims()).expect("RS256 token");
     let es = ec.sign(claims()).expect("ES256 token");
+    let es384 = ec384.sign(claims()).expect("ES384 token");
+    let eddsa = ed.sign(claims()).expect("EdDSA token");
     let check = IdTokenCheck {
         issuer: ISSUER,
         client_id: "0oa1",
         nonce: Some("n"),
-        allowed: &[Algorithm::RS256, Algorithm::ES256],
+        allowed: &[
+            Algorithm::RS256,
+            Algorithm::ES256,
+            Algorithm::ES384,
+            Algorithm::EdDSA,
+        ],
         now: NOW,
         skew_secs: 60,
         bearer: false,
@@ -120,7 +133,19 @@ fn main() {
         time(n, || verify_id_token(black_box(&es), &keys, &check).is_ok()),
     );
     report(
-        "JWKS parse (RSA + P-256)",
+        "ID token verify ES384",
+        time(n, || {
+            verify_id_token(black_box(&es384), &keys, &check).is_ok()
+        }),
+    );
+    report(
+        "ID token verify EdDSA",
+        time(n, || {
+            verify_id_token(black_box(&eddsa), &keys, &check).is_ok()
+        }),
+    );
+    report(
+        "JWKS parse (4 keys)",
         time(n, || KeySet::parse(black_box(jwks.as_bytes())).is_ok()),
     );
 }
