@@ -313,3 +313,33 @@ fn a_configuration_type_error_never_echoes_the_value() {
         "{refusal:?}"
     );
 }
+
+#[test]
+fn a_bearer_token_with_its_signature_stripped_or_swapped_is_refused() {
+    let s = Stack::with_config(
+        "nosig",
+        json!({"skip_jwt_bearer_tokens": true, "extra_jwt_issuers": ["{issuer}=api://default"]}),
+    );
+    let token = s.idp.client_credentials_token();
+    let other = s.idp.client_credentials_token();
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3, "{token}");
+    let mut api = Browser::api();
+    let mut send = |t: &str| {
+        let auth = format!("Bearer {t}");
+        api.send("GET", &s.url("/api"), &[("authorization", &auth)], None)
+    };
+    assert_eq!(send(&token).status, 200, "the token itself passes");
+    let (head, payload) = (parts[0], parts[1]);
+    let other_sig = other.rsplit('.').next().unwrap_or_default();
+    for forged in [
+        format!("{head}.{payload}."),
+        format!("{head}.{payload}"),
+        format!("{head}.{payload}.{other_sig}"),
+        format!("{head}.{payload}.AA"),
+    ] {
+        let r = send(&forged);
+        assert_eq!(r.status, 401, "{forged}: {r:?}");
+        nothing_upstream(&r);
+    }
+}
