@@ -87,11 +87,22 @@ pub fn bearer_token(authorization: Option<&str>) -> Option<&str> {
 }
 
 /// The token's `iss`, unverified: only to pick the keys.
-fn unverified_issuer(token: &str) -> Option<String> {
+/// The `iss` and `aud` a token claims, before anything is verified: they only pick which
+/// issuer's check runs (each check then verifies the signature and every claim itself).
+fn unverified_issuer(token: &str) -> Option<(String, Vec<String>)> {
     let payload = token.split('.').nth(1)?;
     let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
     let v: Value = serde_json::from_slice(&bytes).ok()?;
-    v.get("iss")?.as_str().map(str::to_string)
+    let iss = v.get("iss")?.as_str()?.to_string();
+    let aud = match v.get("aud") {
+        Some(Value::String(a)) => vec![a.clone()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    };
+    Some((iss, aud))
 }
 
 /// Verifies a bearer token against the issuers it may come from.
@@ -105,10 +116,22 @@ pub fn verify_bearer(
     if token.split('.').count() != 3 {
         return Err(BearerError::NotJwt);
     }
-    let iss = unverified_issuer(token).ok_or(BearerError::NotJwt)?;
-    let candidates: Vec<&TrustedIssuer<'_>> = issuers.iter().filter(|t| t.issuer == iss).collect();
+    let (iss, aud) = unverified_issuer(token).ok_or(BearerError::NotJwt)?;
+    let mut candidates: Vec<&TrustedIssuer<'_>> =
+        issuers.iter().filter(|t| t.issuer == iss).collect();
     if candidates.is_empty() {
         return Err(BearerError::UnknownIssuer);
+    }
+    // One signature check, not one per audience of the issuer (each costs a public-key
+    // operation): the audiences the token names are tried; none named, every one (each then
+    // fails on its audience after the signature).
+    let named: Vec<&TrustedIssuer<'_>> = candidates
+        .iter()
+        .copied()
+        .filter(|t| aud.iter().any(|a| a == t.audience))
+        .collect();
+    if !named.is_empty() {
+        candidates = named;
     }
     let mut last = BearerError::NotReady;
     for t in candidates {
