@@ -64,6 +64,8 @@ impl Now {
 /// metadata came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Note {
+    /// The issuer whose metadata it is.
+    pub issuer: String,
     pub fetch: Fetch,
     pub result: Result<Loaded, ProviderError>,
 }

@@ -7,6 +7,7 @@
 pub mod bearer;
 pub mod cache;
 pub mod callout;
+pub mod client_key;
 pub mod config;
 pub mod cookies;
 pub mod duration;

@@ -34,16 +34,22 @@ pub struct LoginState {
     pub return_to: String,
     #[serde(rename = "t")]
     pub issued_at: UnixTime,
+    /// The provider the login is with (its `id`; empty in states sealed before `providers`:
+    /// the default one). Sealed, so the callback cannot be taken to another provider.
+    #[serde(rename = "p", default, skip_serializing_if = "String::is_empty")]
+    pub provider: String,
 }
 
 impl LoginState {
     pub fn new(
+        provider: &str,
         return_to: String,
         pkce: bool,
         now: UnixTime,
         rng: &mut dyn Entropy,
     ) -> Result<Self, EntropyError> {
         Ok(Self {
+            provider: provider.to_string(),
             state: OneTimeValue::from_random(&rng.bytes32()?),
             nonce: OneTimeValue::from_random(&rng.bytes32()?),
             pkce_verifier: if pkce {
@@ -194,8 +200,10 @@ mod tests {
     #[test]
     fn state_nonce_and_verifier_are_random_and_distinct() {
         let mut rng = SeededEntropy(7);
-        let a = LoginState::new("/".into(), true, 0, &mut rng).unwrap_or_else(|_| unreachable!());
-        let b = LoginState::new("/".into(), true, 0, &mut rng).unwrap_or_else(|_| unreachable!());
+        let a =
+            LoginState::new("", "/".into(), true, 0, &mut rng).unwrap_or_else(|_| unreachable!());
+        let b =
+            LoginState::new("", "/".into(), true, 0, &mut rng).unwrap_or_else(|_| unreachable!());
         assert_ne!(a.state, b.state);
         assert_ne!(a.state, a.nonce);
         assert_ne!(
@@ -204,13 +212,13 @@ mod tests {
         );
         assert_eq!(a.state.as_str().len(), 43);
         let no_pkce =
-            LoginState::new("/".into(), false, 0, &mut rng).unwrap_or_else(|_| unreachable!());
+            LoginState::new("", "/".into(), false, 0, &mut rng).unwrap_or_else(|_| unreachable!());
         assert!(no_pkce.code_challenge().is_none());
     }
 
     #[test]
     fn pkce_s256_matches_rfc7636_appendix_b() {
-        let mut l = LoginState::new("/".into(), true, 0, &mut SeededEntropy(1))
+        let mut l = LoginState::new("", "/".into(), true, 0, &mut SeededEntropy(1))
             .unwrap_or_else(|_| unreachable!());
         l.pkce_verifier =
             serde_json::from_str("\"dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk\"").ok();
@@ -224,7 +232,7 @@ mod tests {
     fn callback_finds_its_flow_and_checks_it() {
         let lc = cookies();
         let mut rng = SeededEntropy(1);
-        let login = LoginState::new("/app?x=1".into(), true, 100, &mut rng)
+        let login = LoginState::new("", "/app?x=1".into(), true, 100, &mut rng)
             .unwrap_or_else(|_| unreachable!());
         let (name, value) = lc.seal(&login, &mut rng).unwrap_or_default();
         assert!(
@@ -267,8 +275,8 @@ mod tests {
         let mut rng = SeededEntropy(5);
         let mut header = Vec::new();
         for t in [10, 30, 20] {
-            let l =
-                LoginState::new("/".into(), true, t, &mut rng).unwrap_or_else(|_| unreachable!());
+            let l = LoginState::new("", "/".into(), true, t, &mut rng)
+                .unwrap_or_else(|_| unreachable!());
             let (n, v) = lc.seal(&l, &mut rng).unwrap_or_default();
             header.push((t, format!("{n}={v}"), n));
         }

@@ -33,6 +33,8 @@ pub struct Rules {
     pub allowed_emails: Vec<String>,
     /// When not empty, one of these groups is needed.
     pub allowed_groups: Vec<String>,
+    /// The provider whose sessions and tokens count here (its position; 0: `default`).
+    pub provider: usize,
 }
 
 /// `*` allows any email; `example.com` exactly that domain; `*.example.com` or `.example.com`
@@ -123,6 +125,13 @@ impl<'a> RuleSet<'a> {
             .try_for_each(|r| r.authorize(email, groups))
     }
 
+    /// The one provider of every place, or `None` when readings of the path fall under places
+    /// of different providers (a request must never choose its provider by how it spells a path).
+    pub fn provider(&self) -> Option<usize> {
+        let p = self.first.provider;
+        self.more.iter().all(|r| r.provider == p).then_some(p)
+    }
+
     /// How many places' rules apply.
     pub fn len(&self) -> usize {
         self.more.len().saturating_add(1)
@@ -149,6 +158,9 @@ pub struct RawPolicy {
     allowed_emails: Option<Vec<String>>,
     #[serde(default)]
     allowed_groups: Option<Vec<String>>,
+    /// The `id` of the provider whose sessions count here (default: `default`).
+    #[serde(default)]
+    provider: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,10 +213,50 @@ pub fn email_domains(list: Vec<String>) -> Result<Vec<String>, String> {
     }
 }
 
+/// A policy's `hosts`, each an exact name or a `*.domain` wildcard.
+fn host_patterns(hosts: &[String], fail: &mut impl FnMut(String)) -> Vec<HostPattern> {
+    let valid = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    };
+    hosts
+        .iter()
+        .filter_map(|h| {
+            let h = h.trim().to_ascii_lowercase();
+            match h.strip_prefix("*.") {
+                Some(rest) if valid(rest) => Some(HostPattern::Suffix(format!(".{rest}"))),
+                None if valid(&h) => Some(HostPattern::Exact(h)),
+                _ => {
+                    fail(format!("hosts: {h:?} is not a host name or \"*.domain\" wildcard (no ports, no other wildcards)"));
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+/// The position of the provider a policy names (0, `default`, when it names none).
+fn provider_index(id: Option<&str>, providers: &[&str], fail: &mut impl FnMut(String)) -> usize {
+    let Some(id) = id else { return 0 };
+    providers.iter().position(|p| *p == id).unwrap_or_else(|| {
+        fail(format!(
+            "provider {id:?} is not a provider (known: {})",
+            providers.join(", ")
+        ));
+        0
+    })
+}
+
 impl Policies {
     /// Compiles `policies`; each problem is `(index, message)`. Fields a policy leaves out come
     /// from the top level.
-    pub fn compile(raw: Vec<RawPolicy>, default: Rules) -> Result<Self, Vec<(usize, String)>> {
+    /// `providers` are the provider ids by position.
+    pub fn compile(
+        raw: Vec<RawPolicy>,
+        default: Rules,
+        providers: &[&str],
+    ) -> Result<Self, Vec<(usize, String)>> {
         let mut problems = Vec::new();
         let mut policies = Vec::new();
         for (i, p) in raw.into_iter().enumerate() {
@@ -212,22 +264,7 @@ impl Policies {
             if p.hosts.is_empty() {
                 fail("hosts is empty; name at least one host (\"app.example.com\" or \"*.example.com\")".into());
             }
-            let hosts: Vec<HostPattern> = p
-                .hosts
-                .iter()
-                .filter_map(|h| {
-                    let h = h.trim().to_ascii_lowercase();
-                    let valid = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-                    match h.strip_prefix("*.") {
-                        Some(rest) if valid(rest) => Some(HostPattern::Suffix(format!(".{rest}"))),
-                        None if valid(&h) => Some(HostPattern::Exact(h)),
-                        _ => {
-                            fail(format!("hosts: {h:?} is not a host name or \"*.domain\" wildcard (no ports, no other wildcards)"));
-                            None
-                        }
-                    }
-                })
-                .collect();
+            let hosts = host_patterns(&p.hosts, &mut fail);
             if let Some(prefix) = &p.path_prefix {
                 if !prefix.starts_with('/') || prefix.contains(['?', '#']) {
                     fail(format!(
@@ -240,6 +277,13 @@ impl Policies {
                 || p.allowed_groups.is_some();
             if p.skip_auth && rules_given {
                 fail("skip_auth: true makes the place public; remove email_domains, allowed_emails and allowed_groups, or skip_auth".into());
+            }
+            let provider = provider_index(p.provider.as_deref(), providers, &mut fail);
+            if p.skip_auth && p.provider.is_some() {
+                fail(
+                    "skip_auth: true makes the place public; a provider there is never asked"
+                        .into(),
+                );
             }
             let email_domains = match p.email_domains.map(email_domains) {
                 None => default.email_domains.clone(),
@@ -266,6 +310,7 @@ impl Policies {
                     allowed_groups: p
                         .allowed_groups
                         .unwrap_or_else(|| default.allowed_groups.clone()),
+                    provider,
                 },
             });
         }
@@ -274,6 +319,15 @@ impl Policies {
         } else {
             Err(problems)
         }
+    }
+
+    /// The provider at a host and path: the first policy that matches (exactly), else
+    /// `default` (0). For the filter's endpoints, which create or clear sessions but admit
+    /// nobody: who may pass is decided by `access`.
+    pub fn provider_at(&self, authority: &str, path: &str) -> usize {
+        let host = host_without_port(authority).to_ascii_lowercase();
+        self.find(host.trim_end_matches('.'), path, true)
+            .map_or(0, |p| p.rules.provider)
     }
 
     /// Whether any policy depends on the path.
@@ -353,12 +407,13 @@ mod tests {
             email_domains: v(domains),
             allowed_emails: v(emails),
             allowed_groups: v(groups),
+            provider: 0,
         }
     }
 
     fn compile(json: serde_json::Value) -> Result<Policies, Vec<(usize, String)>> {
         let raw: Vec<RawPolicy> = serde_json::from_value(json).unwrap_or_default();
-        Policies::compile(raw, rules(&["*"], &[], &[]))
+        Policies::compile(raw, rules(&["*"], &[], &[]), &["default", "finance"])
     }
 
     #[test]

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::callout::{CallOut, CallResult};
-use crate::config::{Config, Endpoint, ProviderSource};
+use crate::config::{Config, Endpoint, ProviderSettings, ProviderSource};
 use crate::env::Now;
 use crate::jwt::{Algorithm, JwksError, KeySet};
 use crate::shared::{claim, settle, Claim, SharedStore};
@@ -22,6 +22,8 @@ pub struct Provider {
     pub token_endpoint: Endpoint,
     pub jwks_endpoint: Endpoint,
     pub end_session_endpoint: Option<Url>,
+    /// RFC 9126's `pushed_authorization_request_endpoint`.
+    pub par_endpoint: Option<Endpoint>,
     /// `id_token_signing_alg_values_supported` that this filter can verify.
     pub algorithms: Vec<Algorithm>,
     pub scopes_supported: Vec<String>,
@@ -79,6 +81,8 @@ struct Discovery {
     #[serde(default)]
     end_session_endpoint: Option<String>,
     #[serde(default)]
+    pushed_authorization_request_endpoint: Option<String>,
+    #[serde(default)]
     id_token_signing_alg_values_supported: Option<Vec<String>>,
     #[serde(default)]
     scopes_supported: Vec<String>,
@@ -93,6 +97,7 @@ struct Endpoints {
     token_endpoint: Endpoint,
     jwks_endpoint: Endpoint,
     end_session_endpoint: Option<Url>,
+    par_endpoint: Option<Endpoint>,
     algorithms: Vec<Algorithm>,
     scopes_supported: Vec<String>,
     iss_parameter_supported: bool,
@@ -137,6 +142,10 @@ fn parse_discovery(
         end_session_endpoint: d
             .end_session_endpoint
             .and_then(|e| absolute("end_session_endpoint", &e).ok()),
+        par_endpoint: match d.pushed_authorization_request_endpoint {
+            Some(e) => Some(endpoint("pushed_authorization_request_endpoint", &e)?),
+            None => None,
+        },
         algorithms,
         scopes_supported: d.scopes_supported,
         iss_parameter_supported: d.authorization_response_iss_parameter_supported,
@@ -189,20 +198,25 @@ pub struct ProviderLoader {
 }
 
 impl ProviderLoader {
-    pub fn new(config: &Config) -> Self {
-        Self::with_source(
-            &config.provider.issuer,
-            config.provider.source.clone(),
-            config,
-        )
+    /// The issuer it loads the metadata of.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    pub fn new(settings: &ProviderSettings) -> Self {
+        Self::with_source(&settings.issuer, settings.source.clone(), settings)
     }
 
     /// A loader for another issuer (`extra_jwt_issuers`), by its discovery document.
-    pub fn for_issuer(issuer: &str, discovery: &Endpoint, config: &Config) -> Self {
-        Self::with_source(issuer, ProviderSource::Discovery(discovery.clone()), config)
+    pub fn for_issuer(issuer: &str, discovery: &Endpoint, settings: &ProviderSettings) -> Self {
+        Self::with_source(
+            issuer,
+            ProviderSource::Discovery(discovery.clone()),
+            settings,
+        )
     }
 
-    fn with_source(issuer: &str, source: ProviderSource, config: &Config) -> Self {
+    fn with_source(issuer: &str, source: ProviderSource, settings: &ProviderSettings) -> Self {
         let (endpoints, source_id) = match &source {
             ProviderSource::Static {
                 authorization_endpoint,
@@ -214,6 +228,7 @@ impl ProviderLoader {
                     token_endpoint: token_endpoint.clone(),
                     jwks_endpoint: jwks.clone(),
                     end_session_endpoint: None,
+                    par_endpoint: None,
                     // Without discovery, the common asymmetric algorithms are accepted.
                     algorithms: vec![Algorithm::RS256, Algorithm::ES256],
                     scopes_supported: Vec::new(),
@@ -226,9 +241,9 @@ impl ProviderLoader {
         Self {
             issuer: issuer.to_string(),
             source,
-            cluster: config.provider.idp_cluster.clone(),
-            timeout: config.provider.idp_timeout,
-            refresh: config.provider.jwks_refresh,
+            cluster: settings.idp_cluster.clone(),
+            timeout: settings.idp_timeout,
+            refresh: settings.jwks_refresh,
             prefix: format!("oidc-gate/v1/{source_id}"),
             endpoints,
             provider: None,
@@ -413,6 +428,7 @@ impl ProviderLoader {
             token_endpoint: e.token_endpoint.clone(),
             jwks_endpoint: e.jwks_endpoint.clone(),
             end_session_endpoint: e.end_session_endpoint.clone(),
+            par_endpoint: e.par_endpoint.clone(),
             algorithms: e.algorithms.clone(),
             scopes_supported: e.scopes_supported.clone(),
             iss_parameter_supported: e.iss_parameter_supported,
@@ -422,56 +438,112 @@ impl ProviderLoader {
     }
 }
 
-/// Every provider this filter loads metadata of, by index: 0 is the main issuer, `i + 1` the
-/// `extra_jwt_issuers` entry `i` that has its own discovery (an entry with the main issuer's
-/// name shares the main one's keys and has no loader).
+/// Every issuer this filter loads metadata of, by loader index: each provider's own issuer,
+/// then its `extra_jwt_issuers` entries that have their own discovery (an entry with the
+/// provider's issuer name shares its keys and has no loader).
 #[derive(Debug)]
 pub struct Providers {
     loaders: Vec<Option<ProviderLoader>>,
+    /// By provider (its position in the configuration): the index of its own loader, and for
+    /// each of its extra issuers the index of that one's loader.
+    apps: Vec<AppLoaders>,
 }
 
-/// The keys of each provider as loaded now (`None` until loaded, or for an extra issuer that
-/// shares the main one's).
+#[derive(Debug)]
+struct AppLoaders {
+    main: usize,
+    extra: Vec<usize>,
+}
+
+/// The keys of one provider's issuers as loaded now (`None` until loaded, or for an extra
+/// issuer that shares the provider's).
 #[derive(Debug, Clone, Default)]
 pub struct Keys {
     pub main: Option<Arc<Provider>>,
+    /// The loader of the provider's own issuer (to refetch its keys).
+    pub main_loader: usize,
     pub extra: Vec<Option<Arc<Provider>>>,
+    /// The loader of each extra issuer that has its own.
+    pub extra_loaders: Vec<usize>,
 }
 
 impl Providers {
     pub fn new(config: &Config) -> Self {
-        let mut loaders = vec![Some(ProviderLoader::new(config))];
-        loaders.extend(config.bearer.extra_issuers.iter().map(|e| {
-            e.discovery
-                .as_ref()
-                .map(|d| ProviderLoader::for_issuer(&e.issuer, d, config))
-        }));
-        Self { loaders }
+        let mut loaders = Vec::new();
+        let mut apps = Vec::new();
+        for p in &config.providers {
+            let main = loaders.len();
+            loaders.push(Some(ProviderLoader::new(&p.provider)));
+            let mut extra = Vec::new();
+            for e in &p.bearer.extra_issuers {
+                extra.push(loaders.len());
+                loaders.push(
+                    e.discovery
+                        .as_ref()
+                        .map(|d| ProviderLoader::for_issuer(&e.issuer, d, &p.provider)),
+                );
+            }
+            apps.push(AppLoaders { main, extra });
+        }
+        Self { loaders, apps }
     }
 
     pub fn loader(&mut self, index: usize) -> Option<&mut ProviderLoader> {
         self.loaders.get_mut(index).and_then(Option::as_mut)
     }
 
-    /// The main provider, adopting what another worker published if this one has none yet.
-    pub fn main(&mut self, store: &dyn SharedStore) -> Option<Arc<Provider>> {
-        let loader = self.loader(0)?;
+    /// The first provider that uses loader `index` (its own issuer or an extra one).
+    pub fn owner(&self, index: usize) -> usize {
+        self.apps
+            .iter()
+            .position(|a| a.main == index || a.extra.contains(&index))
+            .unwrap_or(0)
+    }
+
+    /// The loader index of provider `app`'s own issuer.
+    pub fn main_loader(&self, app: usize) -> Option<usize> {
+        self.apps.get(app).map(|a| a.main)
+    }
+
+    /// The loader index of provider `app`'s extra issuer `i`.
+    pub fn extra_loader(&self, app: usize, i: usize) -> Option<usize> {
+        self.apps.get(app).and_then(|a| a.extra.get(i)).copied()
+    }
+
+    /// Provider `app`'s metadata, adopting what another worker published if this one has none
+    /// yet.
+    pub fn main(&mut self, app: usize, store: &dyn SharedStore) -> Option<Arc<Provider>> {
+        let index = self.main_loader(app)?;
+        let loader = self.loader(index)?;
         if loader.provider().is_none() {
             loader.adopt(store);
         }
         loader.provider().cloned()
     }
 
-    /// Every provider's keys as loaded now.
-    pub fn keys(&mut self, store: &dyn SharedStore) -> Keys {
-        let main = self.main(store);
-        let extra = self
-            .loaders
+    /// The keys of provider `app`'s issuers as loaded now.
+    pub fn keys(&mut self, app: usize, store: &dyn SharedStore) -> Keys {
+        let main = self.main(app, store);
+        let extra_loaders = self
+            .apps
+            .get(app)
+            .map(|a| a.extra.clone())
+            .unwrap_or_default();
+        let extra = extra_loaders
             .iter()
-            .skip(1)
-            .map(|l| l.as_ref().and_then(|l| l.provider().cloned()))
+            .map(|&i| {
+                self.loaders
+                    .get(i)
+                    .and_then(Option::as_ref)
+                    .and_then(|l| l.provider().cloned())
+            })
             .collect();
-        Keys { main, extra }
+        Keys {
+            main,
+            main_loader: self.main_loader(app).unwrap_or(0),
+            extra,
+            extra_loaders,
+        }
     }
 
     /// The fetches due now, each with the index of the loader it is for.
@@ -547,7 +619,7 @@ pub(crate) mod tests {
         let Ok(cfg) = parse(&minimal()) else {
             unreachable!()
         };
-        ProviderLoader::new(&cfg)
+        ProviderLoader::new(&cfg.default_provider().provider)
     }
 
     /// Runs one VM's loader against the test IdP until it has keys.
@@ -825,7 +897,7 @@ pub(crate) mod tests {
         v["redeem_url"] = json!("https://idp.example/token");
         v["oidc_jwks_url"] = json!("https://idp.example/keys");
         let Ok(cfg) = parse(&v) else { unreachable!() };
-        let mut l = ProviderLoader::new(&cfg);
+        let mut l = ProviderLoader::new(&cfg.default_provider().provider);
         let mut store = MemoryStore::default();
         assert_eq!(l.poll(ms(0), &mut store).map(|(f, _)| f), Some(Fetch::Jwks));
         let idp = TestIdp::new();

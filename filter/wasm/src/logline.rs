@@ -1,5 +1,6 @@
 //! One log line and one metric per decision: `<code> id=<x-request-id> host=<host> path=<path
-//! without query> user=<user or -> status=<status or upstream>`.
+//! without query> user=<user or -> status=<status or upstream>`, then `provider=<id>` when it is
+//! not `default`, whose counters also end in `_provider_<id>`.
 
 use std::fmt;
 
@@ -48,8 +49,19 @@ impl Line {
 
     /// The decision's counter, and its line when its level is logged (a signed-in request's
     /// debug line is not even formatted at Istio's default level).
-    pub fn log(&self, outcome: &Outcome, status: Option<u16>, user: Option<&str>) {
-        metrics::count(&outcome.metric());
+    /// `provider` is the provider's id, `None` for `default` (whose names stay as they were
+    /// before `providers`, so dashboards keep working).
+    pub fn log(
+        &self,
+        outcome: &Outcome,
+        status: Option<u16>,
+        user: Option<&str>,
+        provider: Option<&str>,
+    ) {
+        match provider {
+            None => metrics::count(&outcome.metric()),
+            Some(p) => metrics::count(&format!("{}_provider_{p}", outcome.metric())),
+        }
         let level = level(outcome);
         if !log_enabled!(level) {
             return;
@@ -57,14 +69,20 @@ impl Line {
         let (code, id) = (outcome.code(), &self.request_id);
         let user = for_log(user.unwrap_or("-"), FIELD_MAX);
         let status = status.map_or_else(|| "upstream".into(), |s| s.to_string());
+        let provider = provider
+            .map(|p| format!(" provider={p}"))
+            .unwrap_or_default();
         match outcome {
             Outcome::LoginFailed(e) | Outcome::RefreshDeferred(e) | Outcome::SessionEnded(e) => {
                 log!(
                     level,
-                    "{code} id={id} {self} user={user} status={status}: {e}"
+                    "{code} id={id} {self} user={user} status={status}{provider}: {e}"
                 )
             }
-            _ => log!(level, "{code} id={id} {self} user={user} status={status}"),
+            _ => log!(
+                level,
+                "{code} id={id} {self} user={user} status={status}{provider}"
+            ),
         }
     }
 }

@@ -7,8 +7,11 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use log::{error, info, warn};
+use oidc_gate_core::head::for_log;
 use oidc_gate_core::provider::TICK_WHILE_LOADING;
-use oidc_gate_core::{Call, CallResult, Config, Decision, Env, Gate, Loaded, Note, Providers};
+use oidc_gate_core::{
+    Call, CallResult, Config, Decision, Env, Gate, Loaded, Note, Pending, Providers,
+};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{ContextType, LogLevel};
 
@@ -34,13 +37,20 @@ pub fn with_env<R>(providers: &SharedProviders, f: impl FnOnce(&mut Env<'_>) -> 
     out
 }
 
+/// The provider id a call-out's metrics carry: `None` for `default`.
+pub fn call_label(gate: &Gate, pending: &Pending, providers: &Providers) -> Option<String> {
+    let index = pending.provider(providers);
+    (index != 0).then(|| gate.provider_id(index).to_string())
+}
+
 fn log_note(note: &Note) {
+    let issuer = for_log(&note.issuer, 200);
     match &note.result {
-        Ok(Loaded::Discovery) => info!("loaded the IdP's discovery document"),
+        Ok(Loaded::Discovery) => info!("loaded the discovery document of {issuer}"),
         Ok(Loaded::Keys { count, skipped }) => {
-            info!("loaded the IdP's JWKS: {count} usable keys, {skipped} skipped")
+            info!("loaded the JWKS of {issuer}: {count} usable keys, {skipped} skipped")
         }
-        Err(e) => warn!("IdP {:?} fetch failed, will retry: {e}", note.fetch),
+        Err(e) => warn!("{issuer}: {:?} fetch failed, will retry: {e}", note.fetch),
     }
 }
 
@@ -100,10 +110,11 @@ impl Root {
 impl Context for Root {
     fn on_http_call_response(&mut self, token: u32, _: usize, body_size: usize, _: usize) {
         let answer = host::call_answer(body_size);
-        let Some(pending) = self.waiting.answered(token, &answer) else {
+        let (Some(gate), Some(providers)) = (self.gate.clone(), self.providers.clone()) else {
             return;
         };
-        let (Some(gate), Some(providers)) = (self.gate.clone(), self.providers.clone()) else {
+        let label = |p: &Pending| call_label(&gate, p, &providers.borrow());
+        let Some(pending) = self.waiting.answered(token, &answer, label) else {
             return;
         };
         let next = with_env(&providers, |env| gate.resume(pending, answer.result(), env));

@@ -10,7 +10,7 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
 use crate::host;
-use crate::root::{with_env, SharedProviders};
+use crate::root::{self, with_env, SharedProviders};
 use crate::waiting::Waiting;
 use crate::{headers, logline};
 
@@ -42,8 +42,10 @@ impl Stream {
                 outcome,
                 user,
                 set_cookies,
+                provider,
             }) => {
-                self.line.log(&outcome, None, user.as_deref());
+                let provider = self.provider_label(provider);
+                self.line.log(&outcome, None, user.as_deref(), provider);
                 if headers::apply(&plan).is_ok() {
                     self.response_cookies = set_cookies;
                     return Action::Continue;
@@ -56,7 +58,8 @@ impl Stream {
                 Action::Pause
             }
             Decision::Respond(r) => {
-                self.line.log(&r.outcome, Some(r.status), None);
+                let provider = self.provider_label(r.provider);
+                self.line.log(&r.outcome, Some(r.status), None, provider);
                 if let Err(status) = host::send_response(r.status, &r.all_headers(), &r.body) {
                     warn!("could not send the local reply: {status:?}");
                 }
@@ -65,6 +68,11 @@ impl Stream {
             Decision::Call(call) => self.call(call),
             Decision::Done => Action::Continue,
         }
+    }
+
+    /// A non-default provider's id, for metrics and the log line.
+    fn provider_label(&self, index: usize) -> Option<&str> {
+        (index != 0).then(|| self.gate.provider_id(index))
     }
 
     /// Makes a call-out and waits for it; when Envoy refuses it, continues as if it failed.
@@ -115,7 +123,10 @@ impl HttpContext for Stream {
 impl Context for Stream {
     fn on_http_call_response(&mut self, token: u32, _: usize, body_size: usize, _: usize) {
         let answer = host::call_answer(body_size);
-        let Some(pending) = self.waiting.answered(token, &answer) else {
+        let gate = self.gate.clone();
+        let providers = self.providers.clone();
+        let label = |p: &Pending| root::call_label(&gate, p, &providers.borrow());
+        let Some(pending) = self.waiting.answered(token, &answer, label) else {
             return;
         };
         let action = self.resume(pending, answer.result());

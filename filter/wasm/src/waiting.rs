@@ -28,16 +28,21 @@ impl Waiting {
         }
     }
 
-    /// The continuation waiting for call-out `token`, with its metrics recorded.
-    pub fn answered(&mut self, token: u32, answer: &CallAnswer) -> Option<Pending> {
+    /// The continuation waiting for call-out `token`, with its metrics recorded under the
+    /// name of its provider (`provider` gives it: `None` for `default`).
+    pub fn answered(
+        &mut self,
+        token: u32,
+        answer: &CallAnswer,
+        provider: impl FnOnce(&Pending) -> Option<String>,
+    ) -> Option<Pending> {
         let i = self.calls.iter().position(|(t, ..)| *t == token)?;
         let (_, started, pending) = self.calls.swap_remove(i);
-        metrics::idp_call(
-            pending.endpoint(),
-            started,
-            host::now_millis(),
-            answer.status,
-        );
+        let endpoint = match provider(&pending) {
+            None => pending.endpoint().to_string(),
+            Some(p) => format!("{}_provider_{p}", pending.endpoint()),
+        };
+        metrics::idp_call(&endpoint, started, host::now_millis(), answer.status);
         Some(pending)
     }
 }

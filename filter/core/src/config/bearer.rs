@@ -98,7 +98,7 @@ mod tests {
             "https://login.partner.example/t=api://partner",
         ]);
         let Ok(c) = parse(&v) else { unreachable!() };
-        let extra = &c.bearer.extra_issuers;
+        let extra = &c.default_provider().bearer.extra_issuers;
         assert!(extra[0].discovery.is_none(), "the main issuer's keys");
         assert_eq!(
             extra[1].discovery.as_ref().map(|d| d.path.as_str()),

@@ -1,12 +1,12 @@
 //! The cookies: the secret they are sealed with (and previous ones while it rolls), their name,
-//! domains, path and attributes, the session's lifetime and refresh period.
+//! domains, path and attributes, the session's lifetime. (How often a session is refreshed is
+//! each provider's: `providers`.)
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::{Check, EnvLookup, OneOrMany};
-use crate::duration::format_go_duration;
 use crate::secret::CookieSecret;
 
 #[derive(Debug, Default, Deserialize)]
@@ -16,7 +16,6 @@ pub(super) struct RawCookies {
     cookie_secret_env: Option<String>,
     cookie_secret_previous: Option<OneOrMany>,
     cookie_secret_previous_env: Option<OneOrMany>,
-    cookie_refresh: Option<String>,
     cookie_name: Option<String>,
     cookie_domains: Option<Vec<String>>,
     cookie_path: Option<String>,
@@ -26,6 +25,9 @@ pub(super) struct RawCookies {
     cookie_expire: Option<String>,
     session_cache_size: Option<usize>,
 }
+
+/// `cookie_expire` when it is not set: a week, as OAuth2-Proxy.
+pub(super) const DEFAULT_EXPIRE: Duration = Duration::from_secs(168 * 3600);
 
 /// Opened sessions kept per VM (worker) unless `session_cache_size` says otherwise.
 pub const DEFAULT_SESSION_CACHE: usize = 1024;
@@ -58,8 +60,6 @@ pub struct CookieSettings {
     pub httponly: bool,
     pub samesite: SameSite,
     pub expire: Duration,
-    /// 0: sessions are never refreshed.
-    pub refresh: Duration,
     pub secret: CookieSecret,
     /// Secrets that still open cookies (rotation); sessions they open are re-issued.
     pub previous_secrets: Vec<CookieSecret>,
@@ -115,7 +115,10 @@ pub(super) fn build(
     let secure = raw.cookie_secure.unwrap_or(true);
     prefix_rules(check, &name, secure, &domains, &path);
     let samesite = samesite(raw.cookie_samesite, secure, check);
-    let (expire, refresh) = lifetime(raw.cookie_expire, raw.cookie_refresh, check);
+    let expire = check.duration("cookie_expire", raw.cookie_expire, DEFAULT_EXPIRE);
+    if expire.is_zero() {
+        check.fail("cookie_expire", "must be greater than 0");
+    }
     let session_cache_size = raw.session_cache_size.unwrap_or(DEFAULT_SESSION_CACHE);
     if session_cache_size > MAX_SESSION_CACHE {
         check.fail(
@@ -131,7 +134,6 @@ pub(super) fn build(
         httponly: raw.cookie_httponly.unwrap_or(true),
         samesite,
         expire,
-        refresh,
         secret: secret?,
         previous_secrets,
         session_cache_size,
@@ -188,30 +190,6 @@ fn samesite(value: Option<String>, secure: bool, check: &mut Check) -> SameSite 
     }
 }
 
-/// `cookie_expire` and `cookie_refresh`, which must be shorter.
-fn lifetime(
-    expire: Option<String>,
-    refresh: Option<String>,
-    check: &mut Check,
-) -> (Duration, Duration) {
-    let expire = check.duration("cookie_expire", expire, Duration::from_secs(168 * 3600));
-    if expire.is_zero() {
-        check.fail("cookie_expire", "must be greater than 0");
-    }
-    let refresh = check.duration("cookie_refresh", refresh, Duration::ZERO);
-    if !refresh.is_zero() && refresh >= expire {
-        check.fail(
-            "cookie_refresh",
-            format!(
-                "{} must be less than cookie_expire ({})",
-                format_go_duration(refresh),
-                format_go_duration(expire)
-            ),
-        );
-    }
-    (expire, refresh)
-}
-
 /// RFC 6265bis §4.1.3: browsers drop a `__Secure-` cookie without `Secure`, and a `__Host-`
 /// one with a `Domain` or a path other than `/`. The prefixes are matched in any case, as
 /// browsers now do.
@@ -245,7 +223,6 @@ fn prefix_rules(check: &mut Check, name: &str, secure: bool, domains: &[String],
 mod tests {
     use super::super::tests::{assert_each_refused, minimal, parse, problems, with, COOKIE_SECRET};
     use super::super::Config;
-    use super::*;
     use serde_json::json;
 
     #[test]
@@ -264,11 +241,6 @@ mod tests {
                 "must be 32 random bytes",
             ),
             ("cookie_name", json!("a;b"), "must be non-empty"),
-            (
-                "cookie_refresh",
-                json!("168h"),
-                "must be less than cookie_expire (168h)",
-            ),
             (
                 "cookie_secret_previous",
                 json!(["c2hvcnQ="]),
@@ -334,16 +306,11 @@ mod tests {
         assert_eq!(one.map(|c| c.cookie.previous_secrets.len()).ok(), Some(1));
         let mut v = with("cookie_secret_previous", json!([other, COOKIE_SECRET]));
         v["cookie_secret_previous_env"] = json!(["OLD"]);
-        v["cookie_refresh"] = json!("1h");
         let env = |k: &str| (k == "OLD").then(|| other.to_string());
         let c = Config::parse(v.to_string().as_bytes(), &env);
         assert_eq!(
             c.as_ref().map(|c| c.cookie.previous_secrets.len()).ok(),
             Some(3)
-        );
-        assert_eq!(
-            c.map(|c| c.cookie.refresh).ok(),
-            Some(Duration::from_secs(3600))
         );
     }
 }

@@ -1,6 +1,5 @@
 //! What the app is told: the identity headers (`set_xauthrequest`, `pass_user_headers`,
-//! `claim_headers`, tokens), and which claims carry the identity and whether an unverified
-//! email is accepted.
+//! `claim_headers`, tokens), and whether an unverified email is accepted.
 
 use std::collections::BTreeMap;
 
@@ -14,21 +13,10 @@ pub(super) struct RawHeaders {
     pass_user_headers: Option<bool>,
     prefer_email_to_user: Option<bool>,
     claim_headers: Option<BTreeMap<String, String>>,
-    oidc_email_claim: Option<String>,
-    oidc_groups_claim: Option<String>,
-    user_id_claim: Option<String>,
     insecure_oidc_allow_unverified_email: Option<bool>,
     set_xauthrequest: Option<bool>,
     pass_access_token: Option<bool>,
     set_authorization_header: Option<bool>,
-}
-
-/// Which claims carry the identity.
-#[derive(Debug, Clone)]
-pub struct ClaimNames {
-    pub email: String,
-    pub groups: String,
-    pub user_id: String,
 }
 
 #[derive(Debug, Clone)]
@@ -40,24 +28,11 @@ pub struct HeaderSettings {
     pub set_authorization_header: bool,
     /// (header name in lower case, claim name).
     pub claim_headers: Vec<(String, String)>,
-    pub claims: ClaimNames,
     pub allow_unverified_email: bool,
 }
 
 pub(super) fn build(raw: RawHeaders, check: &mut Check) -> Option<HeaderSettings> {
     let claim_headers = claim_headers(raw.claim_headers.unwrap_or_default(), check);
-    let mut claim = |key: &str, v: Option<String>, default: &str| {
-        let v = v.unwrap_or_else(|| default.to_string());
-        if v.is_empty() {
-            check.fail(key, "is empty");
-        }
-        v
-    };
-    let claims = ClaimNames {
-        email: claim("oidc_email_claim", raw.oidc_email_claim, "email"),
-        groups: claim("oidc_groups_claim", raw.oidc_groups_claim, "groups"),
-        user_id: claim("user_id_claim", raw.user_id_claim, "sub"),
-    };
     Some(HeaderSettings {
         set_xauthrequest: raw.set_xauthrequest.unwrap_or(true),
         pass_user_headers: raw.pass_user_headers.unwrap_or(false),
@@ -65,7 +40,6 @@ pub(super) fn build(raw: RawHeaders, check: &mut Check) -> Option<HeaderSettings
         pass_access_token: raw.pass_access_token.unwrap_or(false),
         set_authorization_header: raw.set_authorization_header.unwrap_or(false),
         claim_headers,
-        claims,
         allow_unverified_email: raw.insecure_oidc_allow_unverified_email.unwrap_or(false),
     })
 }

@@ -1,5 +1,6 @@
 //! What the authorization request carries besides the filter's own parameters (`prompt`,
-//! `acr_values`, `login_url_parameters`), and signing out at the IdP.
+//! `acr_values`, `login_url_parameters`), whether it is pushed first (RFC 9126), and signing
+//! out at the IdP.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +18,8 @@ const RESERVED: &[&str] = &[
     "nonce",
     "code_challenge",
     "code_challenge_method",
+    "request_uri",
+    "login_hint",
 ];
 
 #[derive(Debug, Default, Deserialize)]
@@ -26,6 +29,7 @@ pub(super) struct RawLogin {
     acr_values: Option<String>,
     login_url_parameters: Option<BTreeMap<String, String>>,
     sign_out_at_idp: Option<bool>,
+    pushed_authorization_requests: Option<bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -35,6 +39,9 @@ pub struct LoginSettings {
     pub acr_values: Option<String>,
     pub login_url_parameters: Vec<(String, String)>,
     pub sign_out_at_idp: bool,
+    /// Push the authorization parameters to the provider's PAR endpoint (RFC 9126) and send
+    /// the browser with only `client_id` and `request_uri`.
+    pub pushed_authorization_requests: bool,
 }
 
 pub(super) fn build(raw: RawLogin, check: &mut Check) -> Option<LoginSettings> {
@@ -54,6 +61,7 @@ pub(super) fn build(raw: RawLogin, check: &mut Check) -> Option<LoginSettings> {
         acr_values: raw.acr_values.filter(|a| !a.is_empty()),
         login_url_parameters,
         sign_out_at_idp: raw.sign_out_at_idp.unwrap_or(false),
+        pushed_authorization_requests: raw.pushed_authorization_requests.unwrap_or(false),
     })
 }
 
@@ -73,12 +81,13 @@ mod tests {
         }
         let c = parse(&with("login_url_parameters", json!({"idp": "0oa1"})));
         assert_eq!(
-            c.map(|c| c.login.login_url_parameters).ok(),
+            c.map(|c| c.default_provider().login.login_url_parameters.clone())
+                .ok(),
             Some(vec![("idp".to_string(), "0oa1".to_string())])
         );
         let c = parse(&with("prompt", json!("")));
         assert_eq!(
-            c.map(|c| c.login.prompt).ok(),
+            c.map(|c| c.default_provider().login.prompt.clone()).ok(),
             Some(None),
             "empty means unset"
         );

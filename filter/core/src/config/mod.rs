@@ -4,20 +4,24 @@
 //! part is collected and reported with its key.
 
 mod bearer;
+mod claims;
 mod client;
 mod cookies;
 mod headers;
 mod login;
 mod names;
 mod provider;
+mod providers;
 mod rules;
 
 pub use bearer::{BearerSettings, ExtraIssuer};
-pub use client::{ClientAuthMethod, ClientSettings};
+pub use claims::ClaimNames;
+pub use client::{ClientAuth, ClientSettings};
 pub use cookies::{CookieSettings, SameSite};
-pub use headers::{ClaimNames, HeaderSettings};
+pub use headers::HeaderSettings;
 pub use login::LoginSettings;
 pub use provider::{Endpoint, ProviderSettings, ProviderSource};
+pub use providers::{ProviderConfig, DEFAULT_PROVIDER};
 pub use rules::RuleSettings;
 
 use std::fmt;
@@ -60,13 +64,35 @@ impl std::error::Error for ConfigError {}
 /// The validated configuration, by concern. Everything the request path needs is parsed here.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub provider: ProviderSettings,
-    pub client: ClientSettings,
+    /// `default` (the top level's provider options) first, then `providers` in order.
+    pub providers: Vec<ProviderConfig>,
     pub cookie: CookieSettings,
     pub rules: RuleSettings,
     pub headers: HeaderSettings,
-    pub login: LoginSettings,
-    pub bearer: BearerSettings,
+}
+
+impl Config {
+    /// The top level's provider.
+    pub fn default_provider(&self) -> &ProviderConfig {
+        // `build` never makes a configuration without it.
+        #[allow(clippy::indexing_slicing)]
+        &self.providers[0]
+    }
+
+    /// Where the filter answers, e.g. `/oauth2` (one prefix for every provider).
+    pub fn proxy_prefix(&self) -> &str {
+        &self.default_provider().client.proxy_prefix
+    }
+
+    /// The callback path, e.g. `/oauth2/callback`.
+    pub fn callback_path(&self) -> String {
+        self.default_provider().client.callback_path()
+    }
+
+    /// A provider by its position (policies and sessions name it so).
+    pub fn provider(&self, index: usize) -> Option<&ProviderConfig> {
+        self.providers.get(index)
+    }
 }
 
 /// A string or a list of strings.
@@ -93,14 +119,25 @@ pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 /// Collects problems while the configuration is read.
 pub(crate) struct Check {
     problems: Vec<Problem>,
+    /// Put before every key: where in the object the options being read are.
+    prefix: String,
 }
 
 impl Check {
     pub(crate) fn fail(&mut self, key: &str, rule: impl Into<String>) {
         self.problems.push(Problem {
-            key: key.to_string(),
+            key: format!("{}{key}", self.prefix),
             rule: rule.into(),
         });
+    }
+
+    /// Runs `f` with every key it reports under `prefix` (e.g. `providers[1].`).
+    pub(crate) fn within<R>(&mut self, prefix: &str, f: impl FnOnce(&mut Self) -> R) -> R {
+        let inner = format!("{}{prefix}", self.prefix);
+        let outer = std::mem::replace(&mut self.prefix, inner);
+        let out = f(self);
+        self.prefix = outer;
+        out
     }
 
     pub(crate) fn duration(
@@ -181,6 +218,11 @@ impl Check {
     }
 }
 
+/// The option names an entry of `providers` takes (`id` and the provider options).
+pub fn provider_option_names() -> Vec<&'static str> {
+    providers::entry_names()
+}
+
 /// Every option name this version understands, from the parts' types.
 pub fn option_names() -> Vec<&'static str> {
     [
@@ -190,7 +232,10 @@ pub fn option_names() -> Vec<&'static str> {
         names::fields::<rules::RawRules>(),
         names::fields::<headers::RawHeaders>(),
         names::fields::<login::RawLogin>(),
+        names::fields::<claims::RawClaims>(),
         names::fields::<bearer::RawBearer>(),
+        names::fields::<providers::RawRefresh>(),
+        names::fields::<providers::RawProviders>(),
     ]
     .concat()
 }
@@ -218,7 +263,13 @@ struct RawConfig {
     #[serde(flatten)]
     login: login::RawLogin,
     #[serde(flatten)]
+    claims: claims::RawClaims,
+    #[serde(flatten)]
     bearer: bearer::RawBearer,
+    #[serde(flatten)]
+    refresh: providers::RawRefresh,
+    #[serde(flatten)]
+    providers: providers::RawProviders,
 }
 
 /// The JSON Schema of the configuration, generated from the types the parser reads.
@@ -290,6 +341,7 @@ impl Config {
     pub fn parse(json: &[u8], env: EnvLookup<'_>) -> Result<Self, ConfigError> {
         let mut check = Check {
             problems: Vec::new(),
+            prefix: String::new(),
         };
         let config = read_object(json, &mut check).and_then(|v| Self::build(&v, env, &mut check));
         match config {
@@ -300,30 +352,38 @@ impl Config {
         }
     }
 
-    /// Every part read and validated, in the README's order of sections.
+    /// Every part read and validated, in the README's order of sections: the default provider
+    /// from the top level, then the shared parts, then the further providers.
     fn build(v: &serde_json::Value, env: EnvLookup<'_>, check: &mut Check) -> Option<Self> {
-        let provider = read_part(v, check);
-        let client = read_part(v, check);
+        // Each provider's `cookie_refresh` must be shorter than `cookie_expire` (whose own
+        // problems the cookies part reports).
+        let expire = v
+            .get("cookie_expire")
+            .and_then(|e| e.as_str())
+            .and_then(|e| parse_go_duration(e).ok())
+            .unwrap_or(cookies::DEFAULT_EXPIRE);
+        let default = providers::build_one(DEFAULT_PROVIDER.into(), v, env, (expire, None), check);
         let cookies = read_part(v, check);
         let rules = read_part(v, check);
         let headers = read_part(v, check);
-        let login = read_part(v, check);
-        let bearer = read_part(v, check);
-        let provider = provider::build(provider?, check);
-        let client = client::build(client?, env, check);
+        let more = read_part(v, check);
         let cookie = cookies::build(cookies?, env, check);
-        let rules = rules::build(rules?, check);
-        let bearer = bearer::build(bearer?, provider.as_ref(), check);
+        let prefix = default
+            .as_ref()
+            .map_or("/oauth2", |d| d.client.proxy_prefix.as_str());
+        let (entries, ids) = providers::build_entries(more?, env, (expire, prefix), check);
+        // Policies are checked against every id given, so an entry with a problem of its own
+        // does not also make each policy naming it "unknown".
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let rules = rules::build(rules?, &ids, check);
         let headers = headers::build(headers?, check);
-        let login = login::build(login?, check);
+        let mut all = vec![default?];
+        all.extend(entries);
         Some(Self {
-            provider: provider?,
-            client: client?,
+            providers: all,
             cookie: cookie?,
             rules: rules?,
             headers: headers?,
-            login: login?,
-            bearer: bearer?,
         })
     }
 }

@@ -249,7 +249,7 @@ mod tests {
         v["login_url"] = json!("https://idp.example/authorize");
         v["redeem_url"] = json!("https://idp.example:8443/token?x=1");
         v["oidc_jwks_url"] = json!("https://idp.example/keys");
-        let c = parse(&v).map(|c| c.provider.source);
+        let c = parse(&v).map(|c| c.default_provider().provider.source.clone());
         let Ok(ProviderSource::Static { token_endpoint, .. }) = c else {
             unreachable!("{c:?}")
         };
@@ -260,7 +260,8 @@ mod tests {
 
     #[test]
     fn idp_cluster_overrides_the_derived_name() {
-        let c = parse(&with("idp_cluster", json!("okta"))).map(|c| c.provider.source);
+        let c = parse(&with("idp_cluster", json!("okta")))
+            .map(|c| c.default_provider().provider.source.clone());
         let Ok(ProviderSource::Discovery(d)) = c else {
             unreachable!()
         };

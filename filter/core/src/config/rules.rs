@@ -32,7 +32,8 @@ pub struct RuleSettings {
     pub skip_auth_preflight: bool,
 }
 
-pub(super) fn build(raw: RawRules, check: &mut Check) -> Option<RuleSettings> {
+/// `providers`: the provider ids in order (`default` first), which policies may name.
+pub(super) fn build(raw: RawRules, providers: &[&str], check: &mut Check) -> Option<RuleSettings> {
     let email_domains = match crate::policy::email_domains(
         raw.email_domains.unwrap_or_else(|| vec!["*".to_string()]),
     ) {
@@ -51,8 +52,9 @@ pub(super) fn build(raw: RawRules, check: &mut Check) -> Option<RuleSettings> {
             .map(|e| e.trim().to_ascii_lowercase())
             .collect(),
         allowed_groups: raw.allowed_groups.unwrap_or_default(),
+        provider: 0,
     };
-    let policies = Policies::compile(raw.policies.unwrap_or_default(), default_rules)
+    let policies = Policies::compile(raw.policies.unwrap_or_default(), default_rules, providers)
         .map_err(|problems| {
             for (i, p) in problems {
                 check.fail(&format!("policies[{i}]"), p);

@@ -50,10 +50,13 @@ pub fn with(key: &str, value: serde_json::Value) -> serde_json::Value {
 fn minimal_config_gets_oauth2_proxy_defaults() {
     let c = parse(&minimal());
     let Ok(c) = c else { unreachable!("{c:?}") };
-    assert_eq!(c.client.proxy_prefix, "/oauth2");
-    assert_eq!(c.client.scope, "openid email profile");
-    assert!(c.client.pkce);
-    assert_eq!(c.client.auth_method, ClientAuthMethod::Basic);
+    assert_eq!(c.default_provider().client.proxy_prefix, "/oauth2");
+    assert_eq!(c.default_provider().client.scope, "openid email profile");
+    assert!(c.default_provider().client.pkce);
+    assert!(matches!(
+        c.default_provider().client.auth,
+        ClientAuth::SecretBasic(_)
+    ));
     assert_eq!(c.cookie.name, "_oauth2_proxy");
     assert_eq!(c.cookie.path, "/");
     assert!(c.cookie.secure && c.cookie.httponly);
@@ -62,15 +65,21 @@ fn minimal_config_gets_oauth2_proxy_defaults() {
     assert_eq!(c.rules.policies.default_rules().email_domains, vec!["*"]);
     assert!(c.rules.policies.default_rules().allowed_groups.is_empty());
     assert!(!c.rules.skip_auth_preflight);
-    assert!(!c.bearer.skip_jwt_bearer_tokens && !c.login.sign_out_at_idp);
+    assert!(
+        !c.default_provider().bearer.skip_jwt_bearer_tokens
+            && !c.default_provider().login.sign_out_at_idp
+    );
     assert!(!c.headers.pass_user_headers);
-    assert_eq!(c.headers.claims.email, "email");
-    assert_eq!(c.headers.claims.groups, "groups");
-    assert_eq!(c.headers.claims.user_id, "sub");
+    assert_eq!(c.default_provider().claims.email, "email");
+    assert_eq!(c.default_provider().claims.groups, "groups");
+    assert_eq!(c.default_provider().claims.user_id, "sub");
     assert!(c.headers.set_xauthrequest);
     assert!(!c.headers.pass_access_token && !c.headers.set_authorization_header);
-    assert_eq!(c.provider.idp_timeout, Duration::from_secs(5));
-    let ProviderSource::Discovery(d) = &c.provider.source else {
+    assert_eq!(
+        c.default_provider().provider.idp_timeout,
+        Duration::from_secs(5)
+    );
+    let ProviderSource::Discovery(d) = &c.default_provider().provider.source else {
         unreachable!()
     };
     assert_eq!(d.cluster, "outbound|443||dev-123456.okta.com");
@@ -177,7 +186,8 @@ fn required_options_are_all_reported_at_once() {
 fn type_errors_of_several_parts_are_all_reported() {
     let mut v = with("cookie_secure", json!("yes"));
     v["skip_jwt_bearer_tokens"] = json!(1);
-    let keys: Vec<String> = problems(&v).into_iter().map(|(k, _)| k).collect();
+    let mut keys: Vec<String> = problems(&v).into_iter().map(|(k, _)| k).collect();
+    keys.sort();
     assert_eq!(keys, vec!["cookie_secure", "skip_jwt_bearer_tokens"]);
 }
 

@@ -4,7 +4,7 @@
 
 use super::protocol::{Call, Pending};
 use super::request::Origin;
-use super::{Decision, Forward, Forwarding, Gate, Outcome, Request};
+use super::{App, Decision, Forward, Forwarding, Gate, Outcome, Request};
 use crate::bearer::{verify_bearer, BearerError, BearerIdentity, TrustedIssuer};
 use crate::env::{Env, UnixTime};
 use crate::headers::{plan_identity, Principal};
@@ -15,26 +15,39 @@ use crate::secret::BearerToken;
 /// A bearer request waiting for its issuer's keys.
 #[derive(Debug)]
 pub struct PendingBearer {
+    /// The provider of the request's host.
+    app: usize,
     token: BearerToken,
     origin: Origin,
     ctx: Forwarding,
 }
 
+impl PendingBearer {
+    pub(super) fn app(&self) -> usize {
+        self.app
+    }
+}
+
 impl Gate {
-    /// The issuers a bearer token may come from, with the loader that holds each one's keys.
-    fn trusted<'a>(&'a self, keys: &'a Keys) -> Vec<TrustedIssuer<'a>> {
+    /// The issuers a bearer token may come from on `app`'s hosts (its own client's tokens and
+    /// its `extra_jwt_issuers`, never another provider's), with the loader that holds each
+    /// one's keys.
+    fn trusted<'a>(&self, app: &'a App, keys: &'a Keys) -> Vec<TrustedIssuer<'a>> {
         let mut issuers = vec![TrustedIssuer {
-            issuer: &self.config.provider.issuer,
-            audience: &self.config.client.id,
+            issuer: &app.cfg.provider.issuer,
+            audience: &app.cfg.client.id,
             provider: keys.main.as_deref(),
-            loader: 0,
+            loader: keys.main_loader,
         }];
-        for (i, extra) in self.config.bearer.extra_issuers.iter().enumerate() {
+        for (i, extra) in app.cfg.bearer.extra_issuers.iter().enumerate() {
             let (provider, loader) = match &extra.discovery {
-                None => (keys.main.as_deref(), 0),
+                None => (keys.main.as_deref(), keys.main_loader),
                 Some(_) => (
                     keys.extra.get(i).and_then(|p| p.as_deref()),
-                    i.saturating_add(1),
+                    keys.extra_loaders
+                        .get(i)
+                        .copied()
+                        .unwrap_or(keys.main_loader),
                 ),
             };
             issuers.push(TrustedIssuer {
@@ -51,11 +64,12 @@ impl Gate {
     /// token's identity: `email_verified`.
     fn verified_bearer(
         &self,
+        app: &App,
         token: &str,
         keys: &Keys,
         now: UnixTime,
     ) -> Result<BearerIdentity, BearerError> {
-        let cached = self
+        let cached = app
             .bearer_cache
             .try_borrow_mut()
             .ok()
@@ -72,15 +86,15 @@ impl Gate {
             .collect();
         let id = verify_bearer(
             token,
-            &self.trusted(keys),
-            &self.config.headers.claims,
+            &self.trusted(app, keys),
+            &app.cfg.claims,
             &names,
             now,
         )?;
         if id.email_verified == Some(false) && !self.config.headers.allow_unverified_email {
             return Err(BearerError::EmailUnverified);
         }
-        if let Ok(mut cache) = self.bearer_cache.try_borrow_mut() {
+        if let Ok(mut cache) = app.bearer_cache.try_borrow_mut() {
             cache.insert(token, id.clone());
         }
         Ok(id)
@@ -90,16 +104,18 @@ impl Gate {
     /// one JWKS refetch of the provider that would hold it.
     pub(super) fn bearer(
         &self,
+        app: &App,
         req: &Request<'_>,
         token: &str,
         rules: &RuleSet<'_>,
         ctx: Forwarding,
         env: &mut Env<'_>,
     ) -> Decision {
-        let keys = env.providers.keys(env.store);
-        match self.verified_bearer(token, &keys, env.now.secs()) {
+        let keys = env.providers.keys(app.index, env.store);
+        match self.verified_bearer(app, token, &keys, env.now.secs()) {
             Err(BearerError::UnknownKey { loader }) => {
                 let pending = PendingBearer {
+                    app: app.index,
                     token: BearerToken::new(token),
                     origin: self.origin(req),
                     ctx,
@@ -124,8 +140,9 @@ impl Gate {
             Access::Public => return self.anonymous(pending.ctx, Outcome::Public),
             Access::Rules(r) => r,
         };
-        let keys = env.providers.keys(env.store);
-        let verified = self.verified_bearer(pending.token.expose(), &keys, env.now.secs());
+        let app = self.app(pending.app);
+        let keys = env.providers.keys(app.index, env.store);
+        let verified = self.verified_bearer(app, pending.token.expose(), &keys, env.now.secs());
         self.bearer_outcome(&req, verified, &rules, pending.ctx)
     }
 
@@ -162,6 +179,7 @@ impl Gate {
             outcome: Outcome::Bearer,
             user: Some(id.user.clone()),
             set_cookies: Vec::new(),
+            provider: 0,
         })
     }
 }

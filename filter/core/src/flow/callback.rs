@@ -7,13 +7,13 @@ use url::form_urlencoded;
 use super::protocol::{Call, Pending};
 use super::request::Origin;
 use super::tokens::{parse_token_response, TokenResponse};
-use super::{safe_code, Decision, Gate, LoginError, Outcome, Request, Response};
+use super::{safe_code, App, Decision, Gate, LoginError, Outcome, Request, Response};
 use crate::callout::{CallOut, CallResult};
 use crate::config::SameSite;
 use crate::cookies::RequestCookies;
 use crate::env::{EntropyError, Env};
 use crate::jwt::VerifyError;
-use crate::login::LoginState;
+use crate::login::{LoginState, LoginStateError};
 use crate::pages;
 use crate::provider::Provider;
 use crate::session::Session;
@@ -22,6 +22,8 @@ use crate::session::Session;
 /// each step, so it is handled once.
 #[derive(Debug)]
 pub struct PendingLogin {
+    /// The provider the login is with (from its sealed state).
+    app: usize,
     login: LoginState,
     login_cookie: String,
     origin: Origin,
@@ -29,6 +31,13 @@ pub struct PendingLogin {
     old_session_cookies: Vec<String>,
     tokens: Option<TokenResponse>,
     keys_refetched: bool,
+}
+
+impl PendingLogin {
+    /// The provider the login is with.
+    pub(super) fn app(&self) -> usize {
+        self.app
+    }
 }
 
 /// What the IdP sent back to the callback (the first of each parameter).
@@ -87,34 +96,48 @@ impl Gate {
             Ok(found) => found,
             Err(e) => return fail(LoginError::LoginState(e), flow_cookie.as_deref()),
         };
-        let Some(provider) = env.providers.main(env.store) else {
-            return Decision::Respond(self.reply(req, Outcome::NotReady));
+        let app = match login.provider.as_str() {
+            "" => Some(self.app(0)),
+            id => self.app_by_id(id),
+        };
+        let Some(app) = app else {
+            // A provider removed from the configuration while the login was under way.
+            let e = LoginError::LoginState(LoginStateError::Unreadable);
+            return fail(e, Some(&login_cookie));
+        };
+        let Some(provider) = env.providers.main(app.index, env.store) else {
+            return Decision::Respond(self.reply(req, Outcome::NotReady)).of(app.index);
         };
         // RFC 9207: `iss` names the issuer that answered; a provider that sends it always does.
         match q.iss {
-            Some(i) if i != self.config.provider.issuer => {
-                return fail(LoginError::IssuerMismatch, Some(&login_cookie))
+            Some(i) if i != app.cfg.provider.issuer => {
+                return fail(LoginError::IssuerMismatch, Some(&login_cookie)).of(app.index)
             }
             None if provider.iss_parameter_supported => {
-                return fail(LoginError::IssuerMissing, Some(&login_cookie))
+                return fail(LoginError::IssuerMissing, Some(&login_cookie)).of(app.index)
             }
             _ => {}
         }
-        let Some(redirect_uri) = self.redirect_uri(req) else {
+        let Some(redirect_uri) = self.redirect_uri(app, req) else {
             return Decision::Respond(
                 self.reply(req, Outcome::BadRequest(super::BadRequest::Host)),
             );
         };
         let pending = PendingLogin {
-            old_session_cookies: self.sessions.present(cookies).map(str::to_string).collect(),
+            app: app.index,
+            old_session_cookies: app.sessions.present(cookies).map(str::to_string).collect(),
             origin: self.origin(req),
             login_cookie,
             tokens: None,
             keys_refetched: false,
             login,
         };
+        let call = self.token_request(app, &provider, &code, &redirect_uri, &pending.login, env);
+        let Some(call) = call else {
+            return Decision::Respond(self.reply(req, Outcome::NoEntropy)).of(app.index);
+        };
         Decision::Call(Call {
-            call: self.token_request(&provider, &code, &redirect_uri, &pending.login),
+            call,
             then: Pending::CodeExchange(Box::new(pending)),
         })
     }
@@ -122,11 +145,13 @@ impl Gate {
     /// The authorization-code grant (RFC 6749 §4.1.3) with the PKCE verifier (RFC 7636 §4.5).
     fn token_request(
         &self,
+        app: &App,
         provider: &Provider,
         code: &str,
         redirect_uri: &str,
         login: &LoginState,
-    ) -> CallOut {
+        env: &mut Env<'_>,
+    ) -> Option<CallOut> {
         let mut form = form_urlencoded::Serializer::new(String::new());
         form.append_pair("grant_type", "authorization_code")
             .append_pair("code", code)
@@ -134,7 +159,7 @@ impl Gate {
         if let Some(v) = &login.pkce_verifier {
             form.append_pair("code_verifier", v.as_str());
         }
-        self.token_call(provider, form)
+        self.token_call(app, provider, form, env)
     }
 
     /// The token endpoint answered the code exchange.
@@ -156,11 +181,13 @@ impl Gate {
     /// Verifies the tokens and completes the login: seal the session, go back where it started.
     /// An unknown key is worth one JWKS refetch.
     pub(super) fn complete_login(&self, mut pending: PendingLogin, env: &mut Env<'_>) -> Decision {
-        let session = match self.login_session(&pending, env) {
+        let app = self.app(pending.app);
+        let session = match self.login_session(app, &pending, env) {
             Ok(s) => s,
             Err(LoginError::IdToken(VerifyError::UnknownKey)) if !pending.keys_refetched => {
                 pending.keys_refetched = true;
-                return match self.refetch_keys(0, env) {
+                let loader = env.providers.main_loader(app.index).unwrap_or(0);
+                return match self.refetch_keys(loader, env) {
                     Some(call) => Decision::Call(Call {
                         call,
                         then: Pending::LoginKeys(Box::new(pending)),
@@ -171,15 +198,18 @@ impl Gate {
             Err(e) => return Decision::Respond(self.login_error(&pending, e)),
         };
         let host = &pending.origin.host;
-        let cookies =
-            match self.session_cookies(&session, &pending.old_session_cookies, host, env.rng) {
-                Ok(cookies) => cookies,
-                Err(EntropyError) => {
-                    return Decision::Respond(
-                        self.reply(&pending.origin.request(), Outcome::NoEntropy),
-                    )
-                }
-            };
+        let cookies = match self.session_cookies(
+            app,
+            &session,
+            &pending.old_session_cookies,
+            host,
+            env.rng,
+        ) {
+            Ok(cookies) => cookies,
+            Err(EntropyError) => {
+                return Decision::Respond(self.reply(&pending.origin.request(), Outcome::NoEntropy))
+            }
+        };
         let cleared = self.clear_cookies([pending.login_cookie.as_str()], host);
         let r = self.back_to_the_app(&pending.login.return_to);
         Decision::Respond(
@@ -222,6 +252,7 @@ impl Gate {
     /// authentication level asked for, then the same rules as every refresh.
     fn login_session(
         &self,
+        app: &App,
         pending: &PendingLogin,
         env: &mut Env<'_>,
     ) -> Result<Session, LoginError> {
@@ -235,18 +266,18 @@ impl Gate {
             .ok_or(LoginError::TokenResponseInvalid)?;
         let provider = env
             .providers
-            .main(env.store)
+            .main(app.index, env.store)
             .ok_or(LoginError::IdpUnreachable)?;
         let nonce = Some(pending.login.nonce.as_str());
         let claims = self
-            .verify(id_token.expose(), &provider, nonce, env.now.secs())
+            .verify(app, id_token.expose(), &provider, nonce, env.now.secs())
             .map_err(LoginError::IdToken)?;
-        if let Some(wanted) = &self.config.login.acr_values {
+        if let Some(wanted) = &app.cfg.login.acr_values {
             let acr = claims.other.get("acr").and_then(|v| v.as_str());
             if !acr.is_some_and(|a| wanted.split_whitespace().any(|w| w == a)) {
                 return Err(LoginError::AcrNotSatisfied);
             }
         }
-        self.new_session(tokens, id_token, &claims, env.now.secs(), env.rng)
+        self.new_session(app, tokens, id_token, &claims, env.now.secs(), env.rng)
     }
 }

@@ -1,8 +1,9 @@
 //! The filter's own endpoints under `proxy_prefix`, as OAuth2-Proxy has them: `/start`,
-//! `/callback` (see `callback`), `/sign_out` and `/userinfo`; anything else there is 404.
+//! `/callback` (see `callback`), `/sign_out` and `/userinfo`; anything else there is 404. Each
+//! is about the provider of the request's host (a callback: the provider its login is with).
 
 use super::request::{absolute_url, plausible_authority, query_param};
-use super::{Decision, Gate, Outcome, Request, Response};
+use super::{App, Decision, Gate, Outcome, Request, Response};
 use crate::cookies::RequestCookies;
 use crate::env::Env;
 use crate::routes::path_only;
@@ -11,7 +12,7 @@ impl Gate {
     /// The endpoint a path names, when it is under `proxy_prefix` (`/start`, `/callback`, …).
     pub(super) fn endpoint<'p>(&self, path: &'p str) -> Option<&'p str> {
         path_only(path)
-            .strip_prefix(self.config.client.proxy_prefix.as_str())
+            .strip_prefix(self.config.proxy_prefix())
             .filter(|rest| rest.is_empty() || rest.starts_with('/'))
     }
 
@@ -23,7 +24,7 @@ impl Gate {
         env: &mut Env<'_>,
     ) -> Decision {
         Decision::Respond(match endpoint {
-            "/start" => self.start(req, cookies, env),
+            "/start" => return self.start(req, cookies, env),
             "/callback" => return self.callback(req, cookies, env),
             "/sign_out" => self.sign_out(req, cookies, env),
             "/userinfo" => self.userinfo(req, cookies, env),
@@ -31,31 +32,37 @@ impl Gate {
         })
     }
 
-    /// `/start?rd=…&login_hint=…`: a login that returns to `rd` when it is allowed.
+    /// The provider of a host (and a path on it): the policy's, or `default`.
+    fn app_at(&self, authority: &str, path: &str) -> &App {
+        self.app(self.config.rules.policies.provider_at(authority, path))
+    }
+
+    /// `/start?rd=…&login_hint=…`: a login (with the provider of where `rd` leads on this host)
+    /// that returns to `rd` when it is allowed.
     fn start(
         &self,
         req: &Request<'_>,
         cookies: &RequestCookies<'_>,
         env: &mut Env<'_>,
-    ) -> Response {
+    ) -> Decision {
         let rd = query_param(req.path, "rd").unwrap_or_default();
         let return_to = self.return_target(&rd, req.authority);
-        let mut r = self.start_login(req, cookies, return_to, env);
+        let at = if return_to.starts_with('/') {
+            path_only(&return_to)
+        } else {
+            "/"
+        };
+        let app = self.app_at(req.authority, at);
         // login_hint passes through to the IdP (OIDC Core §3.1.2.1).
-        if let Some(hint) = query_param(req.path, "login_hint").filter(|h| !h.is_empty()) {
-            if let Some((_, location)) = r.headers.iter_mut().find(|(k, _)| k == "location") {
-                if let Ok(mut url) = url::Url::parse(location) {
-                    url.query_pairs_mut().append_pair("login_hint", &hint);
-                    *location = url.to_string();
-                }
-            }
-        }
-        r
+        let hint = query_param(req.path, "login_hint").filter(|h| !h.is_empty());
+        self.start_login(app, req, cookies, (return_to, hint.as_deref()), env)
+            .of(app.index)
     }
 
-    /// Clears the session (every part) and any login flows, then redirects to `rd` when it is
-    /// allowed (own host or `whitelist_domains`), else to `/`; with `sign_out_at_idp`, by way
-    /// of the IdP's `end_session_endpoint` (OpenID RP-Initiated Logout).
+    /// Clears the session of the host's provider (every part; with `?all=true` every
+    /// provider's) and any login flows, then redirects to `rd` when it is allowed (own host or
+    /// `whitelist_domains`), else to `/`; with `sign_out_at_idp`, by way of the IdP's
+    /// `end_session_endpoint` (OpenID RP-Initiated Logout).
     fn sign_out(
         &self,
         req: &Request<'_>,
@@ -64,29 +71,36 @@ impl Gate {
     ) -> Response {
         let rd = query_param(req.path, "rd").unwrap_or_default();
         let target = self.config.rules.whitelist.target(&rd, req.authority);
+        let app = self.app_at(req.authority, "/");
         let mut location = target.clone();
-        if self.config.login.sign_out_at_idp {
+        if app.cfg.login.sign_out_at_idp {
             let end = env
                 .providers
-                .main(env.store)
+                .main(app.index, env.store)
                 .and_then(|p| p.end_session_endpoint.clone());
             if let Some(end) = end {
-                location = self.end_session_url(end, req, cookies, &target, env);
+                location = self.end_session_url(app, end, req, cookies, &target, env);
             }
         }
-        let session = self.sessions.name();
-        let others = cookies
-            .names()
-            .filter(|n| (self.sessions.owns(n) && *n != session) || self.logins.owns(n));
+        let all = query_param(req.path, "all").is_some_and(|v| v == "true");
+        let session = app.sessions.name();
+        let others = cookies.names().filter(|n| {
+            let theirs = |a: &App| a.sessions.owns(n);
+            *n != session
+                && (self.logins.owns(n) || app.sessions.owns(n) || (all && self.apps().any(theirs)))
+        });
         let names: Vec<&str> = std::iter::once(session).chain(others).collect();
         let cleared: Vec<String> = self.clear_cookies(names, req.authority).collect();
-        Response::redirect(location, Outcome::SignedOut).with_cookies(cleared)
+        Response::redirect(location, Outcome::SignedOut)
+            .with_cookies(cleared)
+            .of(app.index)
     }
 
     /// The IdP's logout URL with `id_token_hint` (when the session kept the ID token),
     /// `client_id` and an absolute `post_logout_redirect_uri`.
     fn end_session_url(
         &self,
+        app: &App,
         mut end: url::Url,
         req: &Request<'_>,
         cookies: &RequestCookies<'_>,
@@ -98,7 +112,7 @@ impl Gate {
         } else {
             target.to_string()
         };
-        let hint = self
+        let hint = app
             .sessions
             .decode(cookies, env.now.secs())
             .ok()
@@ -108,15 +122,17 @@ impl Gate {
             if let Some(h) = &hint {
                 q.append_pair("id_token_hint", h.expose());
             }
-            q.append_pair("client_id", &self.config.client.id);
+            q.append_pair("client_id", &app.cfg.client.id);
             q.append_pair("post_logout_redirect_uri", &back);
         }
         end.to_string()
     }
 
-    /// `/userinfo`: the signed-in user as JSON, as OAuth2-Proxy answers it.
+    /// `/userinfo`: the signed-in user of the host's provider as JSON, as OAuth2-Proxy answers
+    /// it.
     fn userinfo(&self, req: &Request<'_>, cookies: &RequestCookies<'_>, env: &Env<'_>) -> Response {
-        match self.sessions.decode(cookies, env.now.secs()) {
+        let app = self.app_at(req.authority, "/");
+        match app.sessions.decode(cookies, env.now.secs()) {
             Ok(opened) => {
                 let s = opened.session;
                 let body = serde_json::json!({
@@ -134,6 +150,7 @@ impl Gate {
                     body: body.to_string(),
                     outcome: Outcome::UserInfo,
                     set_cookies: Vec::new(),
+                    provider: app.index,
                 }
             }
             Err(why) => {
@@ -142,6 +159,7 @@ impl Gate {
                     ..*req
                 };
                 self.reply(&api, Outcome::Unauthenticated(why))
+                    .of(app.index)
             }
         }
     }

@@ -3,7 +3,7 @@
 //! the browser comes back to is decided here too.
 
 use super::request::{absolute_url, plausible_authority};
-use super::{Gate, Outcome, Request, Response};
+use super::{App, Decision, Gate, Outcome, Request, Response};
 use crate::config::SameSite;
 use crate::cookies::{set_cookie_samesite, RequestCookies};
 use crate::env::Env;
@@ -14,6 +14,13 @@ use crate::routes::path_only;
 /// The longest URL kept to return to after a login: longer deep links return to their path
 /// without the query, or to `/` (the login-state cookie must stay under 4 KB).
 const MAX_RETURN_URL: usize = 2048;
+
+/// The authorization endpoint with `params` added to its query.
+pub(super) fn authorize_url(provider: &Provider, params: &[(String, String)]) -> String {
+    let mut url = provider.authorization_endpoint.clone();
+    url.query_pairs_mut().extend_pairs(params);
+    url.to_string()
+}
 
 /// The login-state cookie must come back on the IdP's redirect, a cross-site navigation: `Lax`
 /// when the session cookie is `Strict` (which that navigation would not carry).
@@ -26,28 +33,37 @@ fn login_samesite(session: SameSite) -> SameSite {
 
 impl Gate {
     /// 302 to the IdP, with the flow's sealed state in its cookie; at most `MAX_FLOWS` flow
-    /// cookies stay (older ones are deleted).
+    /// cookies stay (older ones are deleted). With `pushed_authorization_requests`, the
+    /// parameters are pushed first (a call-out) and the 302 carries only their `request_uri`.
+    /// `hint`: a `login_hint` for the IdP.
     pub(crate) fn start_login(
         &self,
+        app: &App,
         req: &Request<'_>,
         cookies: &RequestCookies<'_>,
-        return_to: String,
+        (return_to, hint): (String, Option<&str>),
         env: &mut Env<'_>,
-    ) -> Response {
-        let Some(provider) = env.providers.main(env.store) else {
-            return self.reply(req, Outcome::NotReady);
+    ) -> Decision {
+        let Some(provider) = env.providers.main(app.index, env.store) else {
+            return Decision::Respond(self.reply(req, Outcome::NotReady));
         };
-        let Some(redirect_uri) = self.redirect_uri(req) else {
-            return self.reply(req, Outcome::BadRequest(super::BadRequest::Host));
+        let Some(redirect_uri) = self.redirect_uri(app, req) else {
+            let bad = Outcome::BadRequest(super::BadRequest::Host);
+            return Decision::Respond(self.reply(req, bad));
         };
-        let return_to = self.absolute_if_elsewhere(req, return_to);
+        let return_to = self.absolute_if_elsewhere(app, req, return_to);
         let now = env.now.secs();
-        let sealed = LoginState::new(return_to, self.config.client.pkce, now, env.rng)
+        let id = if app.cfg.is_default() {
+            ""
+        } else {
+            app.cfg.id.as_str()
+        };
+        let sealed = LoginState::new(id, return_to, app.cfg.client.pkce, now, env.rng)
             .and_then(|login| Ok((self.logins.seal(&login, env.rng)?, login)));
         let Ok(((cookie_name, cookie_value), login)) = sealed else {
-            return self.reply(req, Outcome::NoEntropy);
+            return Decision::Respond(self.reply(req, Outcome::NoEntropy));
         };
-        let location = self.authorize_url(&provider, &redirect_uri, &login);
+        let params = self.authorize_params(app, &provider, &redirect_uri, &login, hint);
         let domain = crate::cookies::domain_for(&self.config.cookie, req.authority);
         let flow_cookie = set_cookie_samesite(
             &self.config.cookie,
@@ -58,53 +74,70 @@ impl Gate {
             login_samesite(self.config.cookie.samesite),
         );
         let evicted = self.logins.to_evict(cookies, now);
-        let cleared = self.clear_cookies(evicted.iter().map(String::as_str), req.authority);
-        Response::redirect(location, Outcome::LoginStarted)
-            .with_cookies(std::iter::once(flow_cookie).chain(cleared.collect::<Vec<_>>()))
+        let cleared: Vec<String> = self
+            .clear_cookies(evicted.iter().map(String::as_str), req.authority)
+            .collect();
+        if app.cfg.login.pushed_authorization_requests {
+            let cookies = (flow_cookie, cleared);
+            return self.push_authorization(app, &provider, req, params, cookies, env);
+        }
+        let location = authorize_url(&provider, &params);
+        Decision::Respond(
+            Response::redirect(location, Outcome::LoginStarted)
+                .with_cookies(std::iter::once(flow_cookie).chain(cleared)),
+        )
     }
 
-    /// The authorization request (OIDC Core §3.1.2.1) for a login state.
-    fn authorize_url(&self, provider: &Provider, redirect_uri: &str, login: &LoginState) -> String {
-        let mut url = provider.authorization_endpoint.clone();
-        {
-            let mut q = url.query_pairs_mut();
-            q.append_pair("response_type", "code")
-                .append_pair("client_id", &self.config.client.id)
-                .append_pair("redirect_uri", redirect_uri)
-                .append_pair("scope", &self.scope(provider))
-                .append_pair("state", login.state.as_str())
-                .append_pair("nonce", login.nonce.as_str());
-            if let Some(challenge) = login.code_challenge() {
-                q.append_pair("code_challenge", &challenge)
-                    .append_pair("code_challenge_method", "S256");
-            }
-            if let Some(prompt) = &self.config.login.prompt {
-                q.append_pair("prompt", prompt);
-            }
-            if let Some(acr) = &self.config.login.acr_values {
-                q.append_pair("acr_values", acr);
-            }
-            for (k, v) in &self.config.login.login_url_parameters {
-                q.append_pair(k, v);
-            }
+    /// The authorization request's parameters (OIDC Core §3.1.2.1) for a login state.
+    fn authorize_params(
+        &self,
+        app: &App,
+        provider: &Provider,
+        redirect_uri: &str,
+        login: &LoginState,
+        hint: Option<&str>,
+    ) -> Vec<(String, String)> {
+        let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
+        let mut q = vec![
+            pair("response_type", "code"),
+            pair("client_id", &app.cfg.client.id),
+            pair("redirect_uri", redirect_uri),
+            pair("scope", &Self::scope(app, provider)),
+            pair("state", login.state.as_str()),
+            pair("nonce", login.nonce.as_str()),
+        ];
+        if let Some(challenge) = login.code_challenge() {
+            q.push(pair("code_challenge", &challenge));
+            q.push(pair("code_challenge_method", "S256"));
         }
-        url.to_string()
+        if let Some(prompt) = &app.cfg.login.prompt {
+            q.push(pair("prompt", prompt));
+        }
+        if let Some(acr) = &app.cfg.login.acr_values {
+            q.push(pair("acr_values", acr));
+        }
+        // OIDC Core §3.1.2.1: a hint for the IdP's sign-in form.
+        if let Some(hint) = hint {
+            q.push(pair("login_hint", hint));
+        }
+        q.extend(app.cfg.login.login_url_parameters.iter().cloned());
+        q
     }
 
     /// The configured `redirect_url`, or the callback on the request's own host.
-    pub(crate) fn redirect_uri(&self, req: &Request<'_>) -> Option<String> {
-        if let Some(u) = &self.config.client.redirect_url {
+    pub(crate) fn redirect_uri(&self, app: &App, req: &Request<'_>) -> Option<String> {
+        if let Some(u) = &app.cfg.client.redirect_url {
             return Some(u.to_string());
         }
         plausible_authority(req.authority)
-            .then(|| absolute_url(req, &self.config.client.callback_path()))
+            .then(|| absolute_url(req, &app.cfg.client.callback_path()))
     }
 
     /// The configured scope, plus `offline_access` when sessions are refreshed and the provider
     /// offers it (a refresh token is needed).
-    fn scope(&self, provider: &Provider) -> String {
-        let scope = &self.config.client.scope;
-        let wants = !self.config.cookie.refresh.is_zero()
+    fn scope(app: &App, provider: &Provider) -> String {
+        let scope = &app.cfg.client.scope;
+        let wants = !app.cfg.refresh.is_zero()
             && provider
                 .scopes_supported
                 .iter()
@@ -119,8 +152,8 @@ impl Gate {
 
     /// A path on this host becomes an absolute URL when the callback lands on another host
     /// (a `redirect_url` elsewhere), so the browser comes back here after login.
-    fn absolute_if_elsewhere(&self, req: &Request<'_>, return_to: String) -> String {
-        let elsewhere = self.config.client.redirect_url.as_ref().is_some_and(|u| {
+    fn absolute_if_elsewhere(&self, app: &App, req: &Request<'_>, return_to: String) -> String {
+        let elsewhere = app.cfg.client.redirect_url.as_ref().is_some_and(|u| {
             let host = u.host_str().unwrap_or("");
             let authority = match u.port() {
                 Some(p) => format!("{host}:{p}"),

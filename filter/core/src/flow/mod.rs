@@ -9,6 +9,7 @@ mod callback;
 mod endpoints;
 mod login;
 mod outcome;
+mod par;
 mod protocol;
 mod refresh;
 mod request;
@@ -18,6 +19,7 @@ mod tokens;
 pub use bearer::PendingBearer;
 pub use callback::PendingLogin;
 pub use outcome::{BadRequest, LoginError, Outcome, Response};
+pub use par::PendingPar;
 pub use protocol::{Call, Decision, Forward, Pending};
 pub use refresh::{PendingRefresh, REFRESH_SETTLE};
 pub use request::Request;
@@ -28,7 +30,7 @@ pub(crate) use request::Forwarding;
 use std::cell::RefCell;
 
 use crate::bearer::{bearer_token, BearerCache};
-use crate::config::Config;
+use crate::config::{Config, ProviderConfig};
 use crate::cookies::RequestCookies;
 use crate::env::Env;
 use crate::head::HeadError;
@@ -46,15 +48,29 @@ pub(crate) fn safe_code(raw: &str) -> String {
         .collect()
 }
 
+/// One provider as the flow uses it: its options and its session cookie.
+#[derive(Debug)]
+pub(crate) struct App {
+    /// Its position in the configuration (0: `default`).
+    pub(crate) index: usize,
+    pub(crate) cfg: ProviderConfig,
+    /// `cookie_name` for `default`, `<cookie_name>_<id>` for the others, each sealed with keys
+    /// bound to the provider's id: a session never opens on another provider's hosts.
+    pub(crate) sessions: SessionCodec,
+    /// Bearer tokens verified for this provider's hosts, in this VM.
+    pub(crate) bearer_cache: RefCell<BearerCache>,
+}
+
 /// The configured filter: configuration plus the keys and codecs derived from it once.
 #[derive(Debug)]
 pub struct Gate {
     pub config: Config,
-    sessions: SessionCodec,
+    /// The default provider's, always there.
+    default_app: App,
+    /// The further providers', in order (index 1 onwards).
+    more_apps: Vec<App>,
     logins: LoginCookies,
     removals: Removals,
-    /// Verified bearer tokens of this VM.
-    bearer_cache: RefCell<BearerCache>,
 }
 
 impl Gate {
@@ -69,26 +85,82 @@ impl Gate {
                 .collect::<Vec<_>>();
             (current, previous)
         };
-        let (current, previous) = sealers("session");
-        let sessions = SessionCodec::new(
-            current,
-            previous,
-            config.cookie.name.clone(),
-            config.cookie.session_cache_size,
-        );
+        let mut apps = config.providers.iter().enumerate().map(|(index, p)| {
+            // The default provider keeps the names and keys sessions had before `providers`.
+            let (purpose, name) = if index == 0 {
+                ("session".to_string(), config.cookie.name.clone())
+            } else {
+                (
+                    format!("session:{}", p.id),
+                    format!("{}_{}", config.cookie.name, p.id),
+                )
+            };
+            let (current, previous) = sealers(&purpose);
+            App {
+                index,
+                cfg: p.clone(),
+                sessions: SessionCodec::new(
+                    current,
+                    previous,
+                    name,
+                    config.cookie.session_cache_size,
+                ),
+                bearer_cache: RefCell::new(BearerCache::default()),
+            }
+        });
+        let default_app = apps.next().unwrap_or_else(|| {
+            // `Config` always has the default provider; this arm is never taken.
+            let (current, previous) = sealers("session");
+            App {
+                index: 0,
+                cfg: config.default_provider().clone(),
+                sessions: SessionCodec::new(current, previous, config.cookie.name.clone(), 0),
+                bearer_cache: RefCell::new(BearerCache::default()),
+            }
+        });
+        let more_apps = apps.collect();
         let (current, previous) = sealers("login");
         let logins = LoginCookies::new(current, previous, &config.cookie.name);
         Self {
             removals: Removals::new(&config),
             config,
-            sessions,
+            default_app,
+            more_apps,
             logins,
-            bearer_cache: RefCell::new(BearerCache::default()),
         }
     }
 
+    /// The default provider's session codec.
     pub fn sessions(&self) -> &SessionCodec {
-        &self.sessions
+        &self.default_app.sessions
+    }
+
+    /// Provider `index` (the default one for an index that is not there).
+    pub(crate) fn app(&self, index: usize) -> &App {
+        index
+            .checked_sub(1)
+            .and_then(|i| self.more_apps.get(i))
+            .unwrap_or(&self.default_app)
+    }
+
+    /// Every provider, default first.
+    pub(crate) fn apps(&self) -> impl Iterator<Item = &App> {
+        std::iter::once(&self.default_app).chain(&self.more_apps)
+    }
+
+    /// The id of provider `index` (`default` for an index that is not there).
+    pub fn provider_id(&self, index: usize) -> &str {
+        &self.app(index).cfg.id
+    }
+
+    /// A provider by its id.
+    pub(crate) fn app_by_id(&self, id: &str) -> Option<&App> {
+        self.apps().find(|a| a.cfg.id == id)
+    }
+
+    /// Whether a cookie is the filter's own (any provider's session, or a login flow's).
+    pub(crate) fn owns_cookie(&self, name: &str) -> bool {
+        self.logins.owns(name) || self.apps().any(|a| a.sessions.owns(name))
     }
 
     /// Decides what to do with a request.
@@ -108,12 +180,16 @@ impl Gate {
             Access::Public => return self.anonymous(ctx, Outcome::Public),
             Access::Rules(r) => r,
         };
-        if self.config.bearer.skip_jwt_bearer_tokens {
+        let Some(app) = rules.provider().map(|p| self.app(p)) else {
+            return Decision::Respond(self.reply(req, Outcome::BadRequest(BadRequest::Path)));
+        };
+        if app.cfg.bearer.skip_jwt_bearer_tokens {
             if let Some(token) = bearer_token(req.authorization) {
-                return self.bearer(req, token, &rules, ctx, env);
+                return self.bearer(app, req, token, &rules, ctx, env).of(app.index);
             }
         }
-        self.with_session(req, &cookies, &rules, ctx, env)
+        self.with_session(app, req, &cookies, &rules, ctx, env)
+            .of(app.index)
     }
 
     /// A request whose head cannot be read (see `head`): 400, or 500 when the host's header

@@ -53,6 +53,9 @@ pub enum BadRequest {
     Host,
     /// A header the filter needs is not UTF-8, or appears twice where it must not.
     Headers,
+    /// Readings of the path fall under places of different providers: which provider's
+    /// session counts would depend on how the upstream reads the path.
+    Path,
 }
 
 /// Why a login (or a refresh) did not complete.
@@ -78,6 +81,12 @@ pub enum LoginError {
     AcrNotSatisfied,
     /// A refresh returned an ID token for another user (OIDC Core §12.2).
     SubjectChanged,
+    /// `pushed_authorization_requests` is on and the provider's discovery lists no
+    /// `pushed_authorization_request_endpoint`.
+    ParUnavailable,
+    /// The PAR endpoint refused the request or answered without a `request_uri` (HTTP status,
+    /// OAuth error code).
+    ParRefused(u16, String),
 }
 
 impl LoginError {
@@ -99,6 +108,8 @@ impl LoginError {
             Self::EmailUnverified => "email_unverified",
             Self::AcrNotSatisfied => "acr_not_satisfied",
             Self::SubjectChanged => "sub_changed",
+            Self::ParUnavailable => "par_unavailable",
+            Self::ParRefused(..) => "par_refused",
         }
     }
 
@@ -120,7 +131,7 @@ impl LoginError {
             Self::SubjectChanged => (403, "The identity provider answered for another user. Please sign in again."),
             Self::EmailUnverified => (403, "Your email address is not verified at the identity provider."),
             Self::IdToken(VerifyError::NonceMismatch) => (403, "The identity provider's answer could not be verified."),
-            Self::IdpUnreachable => (503, "The identity provider is unavailable. Please try again in a moment."),
+            Self::IdpUnreachable | Self::ParUnavailable | Self::ParRefused(..) => (503, "The identity provider is unavailable. Please try again in a moment."),
             Self::ExchangeRefused(s, _) if *s < 500 => (403, "The identity provider did not accept the sign-in. Please try again."),
             Self::ExchangeRefused(..) => (502, "The identity provider did not accept the sign-in. Please try again."),
             Self::TokenResponseInvalid | Self::IdToken(_) => (502, "The identity provider's answer could not be verified."),
@@ -143,6 +154,8 @@ impl fmt::Display for LoginError {
         match self {
             Self::IdpError(e) => write!(f, "the IdP returned error={e}"),
             Self::ExchangeRefused(s, e) => write!(f, "the token endpoint answered {s} {e}"),
+            Self::ParRefused(s, e) => write!(f, "the PAR endpoint answered {s} {e}"),
+            Self::ParUnavailable => f.write_str("pushed_authorization_requests is on but the provider's discovery document lists no pushed_authorization_request_endpoint"),
             Self::IdToken(e) => write!(f, "ID token refused: {e}"),
             other => f.write_str(other.wording().message),
         }
@@ -231,6 +244,7 @@ impl Outcome {
             Self::NotFound => w(404, "Not Found", "There is nothing here."),
             Self::BadRequest(BadRequest::Host) => w(400, "Bad Request", "The request's host is not valid."),
             Self::BadRequest(BadRequest::Headers) => w(400, "Bad Request", "The request's headers are not valid."),
+            Self::BadRequest(BadRequest::Path) => w(400, "Bad Request", "The request's path is ambiguous."),
             Self::HostFault => w(500, "Internal Error", "The gateway could not read the request."),
             Self::NoEntropy => w(500, "Internal Error", "The gateway could not start a secure sign-in."),
             _ => w(500, "Internal Error", "The gateway could not handle the request."),
@@ -255,6 +269,8 @@ pub struct Response {
     pub outcome: Outcome,
     /// `Set-Cookie` values.
     pub set_cookies: Vec<String>,
+    /// The provider whose host or login this answers (0: `default`), for metrics and the log.
+    pub provider: usize,
 }
 
 impl fmt::Debug for Response {
@@ -285,7 +301,13 @@ impl Response {
             body: String::new(),
             outcome,
             set_cookies: Vec::new(),
+            provider: 0,
         }
+    }
+
+    /// The same reply, counted for provider `index`.
+    pub fn of(self, provider: usize) -> Self {
+        Self { provider, ..self }
     }
 
     /// The same reply, also setting or clearing these cookies.
@@ -328,8 +350,8 @@ impl Gate {
     ) -> Response {
         let w = outcome.wording();
         let (start, sign_out) = (
-            format!("{}/start", self.config.client.proxy_prefix),
-            format!("{}/sign_out", self.config.client.proxy_prefix),
+            format!("{}/start", self.config.proxy_prefix()),
+            format!("{}/sign_out", self.config.proxy_prefix()),
         );
         let page = Page {
             status: w.status,
@@ -363,6 +385,7 @@ impl Gate {
             body,
             outcome,
             set_cookies: Vec::new(),
+            provider: 0,
         }
     }
 }

@@ -5,12 +5,13 @@
 
 use super::bearer::PendingBearer;
 use super::callback::PendingLogin;
+use super::par::PendingPar;
 use super::refresh::PendingRefresh;
-use super::{Gate, Outcome, Response};
+use super::{Gate, LoginError, Outcome, Response};
 use crate::callout::{CallOut, CallResult};
 use crate::env::{Env, Note};
 use crate::headers::HeaderPlan;
-use crate::provider::Fetch;
+use crate::provider::{Fetch, Providers};
 
 /// What to do next.
 #[derive(Debug)]
@@ -35,6 +36,8 @@ pub struct Forward {
     pub user: Option<String>,
     /// `Set-Cookie` values for the upstream's response (a refreshed or re-issued session).
     pub set_cookies: Vec<String>,
+    /// The provider whose rules decided (0: `default`), for metrics and the log line.
+    pub provider: usize,
 }
 
 /// A call-out and what continues when it answers.
@@ -49,7 +52,7 @@ pub struct Call {
 pub enum Pending {
     /// A login's code exchange at the token endpoint.
     CodeExchange(Box<PendingLogin>),
-    /// A login whose ID token names an unknown key, waiting for the main issuer's JWKS.
+    /// A login whose ID token names an unknown key, waiting for its provider's JWKS.
     LoginKeys(Box<PendingLogin>),
     /// A session refresh at the token endpoint.
     Refresh(Box<PendingRefresh>),
@@ -57,13 +60,28 @@ pub enum Pending {
     BearerKeys(usize, Box<PendingBearer>),
     /// Provider metadata fetched in the background, for provider `usize`.
     Metadata(usize, Fetch),
+    /// A login's pushed authorization request (RFC 9126).
+    Par(Box<PendingPar>),
 }
 
 impl Pending {
+    /// The provider it is for (0: `default`); a metadata fetch is for the first provider that
+    /// uses the issuer.
+    pub fn provider(&self, providers: &Providers) -> usize {
+        match self {
+            Self::CodeExchange(p) | Self::LoginKeys(p) => p.app(),
+            Self::Refresh(p) => p.app(),
+            Self::BearerKeys(_, p) => p.app(),
+            Self::Par(p) => p.app,
+            Self::Metadata(loader, _) => providers.owner(*loader),
+        }
+    }
+
     /// The IdP endpoint the call-out goes to, for metrics.
     pub fn endpoint(&self) -> &'static str {
         match self {
             Self::CodeExchange(_) | Self::Refresh(_) => "token",
+            Self::Par(_) => "par",
             Self::LoginKeys(_) | Self::BearerKeys(..) | Self::Metadata(_, Fetch::Jwks) => "jwks",
             Self::Metadata(_, Fetch::Discovery) => "discovery",
         }
@@ -78,21 +96,90 @@ impl Decision {
             other => other,
         }
     }
+
+    /// A login started because a session ended (`e`): counted as the session's end.
+    pub(crate) fn restarting(self, e: LoginError) -> Self {
+        match self {
+            Self::Respond(r) if r.status == 302 => Self::Respond(Response {
+                outcome: Outcome::SessionEnded(e),
+                ..r
+            }),
+            Self::Call(Call {
+                call,
+                then: Pending::Par(mut p),
+            }) => {
+                p.outcome = Outcome::SessionEnded(e);
+                Self::Call(Call {
+                    call,
+                    then: Pending::Par(p),
+                })
+            }
+            other => other,
+        }
+    }
+
+    /// The same decision, also setting or clearing these cookies in its reply (now, or when
+    /// its pushed authorization request answers).
+    pub(crate) fn with_cookies(self, cookies: Vec<String>) -> Self {
+        match self {
+            Self::Respond(r) => Self::Respond(r.with_cookies(cookies)),
+            Self::Forward(mut f) => {
+                f.set_cookies.extend(cookies);
+                Self::Forward(f)
+            }
+            Self::Call(Call {
+                call,
+                then: Pending::Par(mut p),
+            }) => {
+                p.other_cookies.extend(cookies);
+                Self::Call(Call {
+                    call,
+                    then: Pending::Par(p),
+                })
+            }
+            other => other,
+        }
+    }
+
+    /// The same decision, counted for provider `index`.
+    pub(crate) fn of(self, index: usize) -> Self {
+        match self {
+            Self::Forward(f) => Self::Forward(Forward {
+                provider: index,
+                ..f
+            }),
+            Self::Respond(r) => Self::Respond(r.of(index)),
+            other => other,
+        }
+    }
 }
 
 impl Gate {
     /// Continues what waited for a call-out.
     pub fn resume(&self, pending: Pending, result: CallResult<'_>, env: &mut Env<'_>) -> Decision {
         match pending {
-            Pending::CodeExchange(p) => self.code_exchanged(*p, result, env),
-            Pending::LoginKeys(p) => {
-                self.take_keys(0, result, env);
-                self.complete_login(*p, env)
+            Pending::CodeExchange(p) => {
+                let app = p.app();
+                self.code_exchanged(*p, result, env).of(app)
             }
-            Pending::Refresh(p) => self.refreshed(*p, result, env),
-            Pending::BearerKeys(loader, p) => {
+            Pending::LoginKeys(p) => {
+                let app = p.app();
+                let loader = env.providers.main_loader(app).unwrap_or(0);
                 self.take_keys(loader, result, env);
-                self.resume_bearer(*p, env)
+                self.complete_login(*p, env).of(app)
+            }
+            Pending::Refresh(p) => {
+                let app = p.app();
+                self.refreshed(*p, result, env).of(app)
+            }
+            Pending::BearerKeys(loader, p) => {
+                let app = p.app();
+                self.take_keys(loader, result, env);
+                self.resume_bearer(*p, env).of(app)
+            }
+            Pending::Par(p) => {
+                let app = p.app;
+                self.pushed(*p, result, env).of(app)
             }
             Pending::Metadata(loader, fetch) => self.metadata(loader, fetch, result, env),
         }
@@ -129,6 +216,7 @@ impl Gate {
             _ => None,
         };
         env.notes.push(Note {
+            issuer: loader.issuer().to_string(),
             fetch,
             result: loaded,
         });
@@ -146,6 +234,7 @@ impl Gate {
         if let Some(loader) = env.providers.loader(index) {
             let loaded = loader.on_response(Fetch::Jwks, result, env.now, env.store);
             env.notes.push(Note {
+                issuer: loader.issuer().to_string(),
                 fetch: Fetch::Jwks,
                 result: loaded,
             });

@@ -11,7 +11,7 @@ use url::form_urlencoded;
 use super::protocol::{Call, Pending};
 use super::request::Origin;
 use super::tokens::parse_token_response;
-use super::{Decision, Forwarding, Gate, LoginError, Outcome, Request, Response};
+use super::{App, Decision, Forwarding, Gate, LoginError, Outcome, Request};
 use crate::callout::CallResult;
 use crate::cookies::RequestCookies;
 use crate::env::{Env, UnixTime};
@@ -31,6 +31,8 @@ const LEASE_SLOTS: u32 = 4096;
 /// A refresh under way, and what the request does if it cannot complete.
 #[derive(Debug)]
 pub struct PendingRefresh {
+    /// The provider whose session it is.
+    app: usize,
     session: Session,
     /// The request as it would go on without a refresh.
     fallback: Box<Decision>,
@@ -40,10 +42,16 @@ pub struct PendingRefresh {
     ctx: Forwarding,
 }
 
+impl PendingRefresh {
+    pub(super) fn app(&self) -> usize {
+        self.app
+    }
+}
+
 impl Gate {
     /// Whether the session is due for a refresh.
-    pub(super) fn refresh_due(&self, session: &Session, now: UnixTime) -> bool {
-        let every = self.config.cookie.refresh.as_secs();
+    pub(super) fn refresh_due(app: &App, session: &Session, now: UnixTime) -> bool {
+        let every = app.cfg.refresh.as_secs();
         every > 0
             && session.refresh_token.is_some()
             && now >= session.refreshed_at.saturating_add(every)
@@ -52,14 +60,14 @@ impl Gate {
     /// The lease that names the session and its generation (when it was last refreshed):
     /// requests still carrying the cookie just refreshed stay off, the new cookie may refresh
     /// again after `cookie_refresh`.
-    fn lease_key(&self, session: &Session) -> String {
+    fn lease_key(&self, app: &App, session: &Session) -> String {
         let slot = session
             .id
             .bytes()
             .chain(session.refreshed_at.to_le_bytes())
             .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
             % LEASE_SLOTS;
-        format!("oidc-gate/v1/{}/refresh/{slot}", self.config.cookie.name)
+        format!("oidc-gate/v1/{}/refresh/{slot}", app.sessions.name())
     }
 
     /// A session due for refresh: the refresh call-out when this request holds the lease (no
@@ -67,8 +75,8 @@ impl Gate {
     /// otherwise the request goes on with the session it has (`fallback`).
     pub(super) fn refresh(
         &self,
-        req: &Request<'_>,
-        cookies: &RequestCookies<'_>,
+        app: &App,
+        (req, cookies): (&Request<'_>, &RequestCookies<'_>),
         session: Session,
         ctx: Forwarding,
         fallback: Decision,
@@ -76,13 +84,13 @@ impl Gate {
     ) -> Decision {
         let (Some(token), Some(provider)) = (
             session.refresh_token.as_ref(),
-            env.providers.main(env.store),
+            env.providers.main(app.index, env.store),
         ) else {
             return fallback;
         };
-        let lease_key = self.lease_key(&session);
-        let hold = self
-            .config
+        let lease_key = self.lease_key(app, &session);
+        let hold = app
+            .cfg
             .provider
             .idp_timeout
             .saturating_add(Duration::from_secs(1));
@@ -92,10 +100,13 @@ impl Gate {
         let mut form = form_urlencoded::Serializer::new(String::new());
         form.append_pair("grant_type", "refresh_token")
             .append_pair("refresh_token", token.expose());
-        let call = self.token_call(&provider, form);
+        let Some(call) = self.token_call(app, &provider, form, env) else {
+            return fallback;
+        };
         let pending = PendingRefresh {
+            app: app.index,
             lease_key,
-            old_session_cookies: self.sessions.present(cookies).map(str::to_string).collect(),
+            old_session_cookies: app.sessions.present(cookies).map(str::to_string).collect(),
             origin: self.origin(req),
             ctx,
             session,
@@ -127,7 +138,7 @@ impl Gate {
                     false,
                     Duration::ZERO,
                 );
-                Decision::Respond(self.end_session(&pending, e, env))
+                self.end_session(&pending, e, env)
             }
             Err(e) => {
                 let retry = RETRY_AFTER_FAILURE;
@@ -147,21 +158,22 @@ impl Gate {
     ) -> Result<Session, LoginError> {
         let tokens = parse_token_response(result)?;
         let now = env.now.secs();
+        let app = self.app(pending.app);
         let claims = match tokens.id_token.as_ref() {
             Some(id_token) => {
                 let provider = env
                     .providers
-                    .main(env.store)
+                    .main(app.index, env.store)
                     .ok_or(LoginError::IdpUnreachable)?;
                 let claims = self
-                    .verify(id_token.expose(), &provider, None, now)
+                    .verify(app, id_token.expose(), &provider, None, now)
                     .map_err(LoginError::IdToken)?;
                 Some((id_token, claims))
             }
             None => None,
         };
         let verified = claims.as_ref().map(|(t, c)| (*t, c));
-        self.refreshed_session(&pending.session, &tokens, verified, now)
+        self.refreshed_session(app, &pending.session, &tokens, verified, now)
     }
 
     /// The request goes on with the refreshed session, judged by its rules again (a user
@@ -174,6 +186,7 @@ impl Gate {
     ) -> Decision {
         let req = pending.origin.request();
         let Ok(set_cookies) = self.session_cookies(
+            self.app(pending.app),
             &session,
             &pending.old_session_cookies,
             req.authority,
@@ -205,20 +218,19 @@ impl Gate {
 
     /// The session is over: its cookies are cleared; a browser starts a new login, a program
     /// gets 401.
-    fn end_session(&self, pending: &PendingRefresh, e: LoginError, env: &mut Env<'_>) -> Response {
+    fn end_session(&self, pending: &PendingRefresh, e: LoginError, env: &mut Env<'_>) -> Decision {
         let req = pending.origin.request();
-        let r = if pending.origin.api {
-            self.reply(&req, Outcome::SessionEnded(e))
-        } else {
-            let return_to = self.return_target(&pending.origin.path, &pending.origin.host);
-            let mut r = self.start_login(&req, &RequestCookies::default(), return_to, env);
-            if r.status == 302 {
-                r.outcome = Outcome::SessionEnded(e);
-            }
-            r
-        };
         let old = pending.old_session_cookies.iter().map(String::as_str);
         let cleared: Vec<String> = self.clear_cookies(old, &pending.origin.host).collect();
-        r.with_cookies(cleared)
+        if pending.origin.api {
+            let r = self.reply(&req, Outcome::SessionEnded(e));
+            return Decision::Respond(r.with_cookies(cleared));
+        }
+        let return_to = self.return_target(&pending.origin.path, &pending.origin.host);
+        let app = self.app(pending.app);
+        let none = RequestCookies::default();
+        self.start_login(app, &req, &none, (return_to, None), env)
+            .restarting(e)
+            .with_cookies(cleared)
     }
 }

@@ -4,7 +4,7 @@
 
 use std::rc::Rc;
 
-use super::{Decision, Forward, Forwarding, Gate, Outcome, Request, Response};
+use super::{App, Decision, Forward, Forwarding, Gate, Outcome, Request, Response};
 use crate::cookies::{clear_cookie, domain_for, set_cookie, RequestCookies};
 use crate::env::{Entropy, EntropyError, Env};
 use crate::headers::{plan_anonymous, plan_identity, CookieRewrite};
@@ -27,7 +27,7 @@ impl Gate {
 
     /// How the request is cleaned before it goes upstream.
     pub(super) fn forwarding(&self, req: &Request<'_>, cookies: &RequestCookies<'_>) -> Forwarding {
-        let ours = |n: &str| self.sessions.owns(n) || self.logins.owns(n);
+        let ours = |n: &str| self.owns_cookie(n);
         let rewrite = if !cookies.any_name(ours) {
             CookieRewrite::Keep
         } else {
@@ -49,6 +49,7 @@ impl Gate {
             outcome,
             user: None,
             set_cookies: Vec::new(),
+            provider: 0,
         })
     }
 
@@ -56,42 +57,37 @@ impl Gate {
     /// goes on (refreshed first when due), or a browser starts a login and a program gets 401.
     pub(super) fn with_session(
         &self,
+        app: &App,
         req: &Request<'_>,
         cookies: &RequestCookies<'_>,
         rules: &RuleSet<'_>,
         ctx: Forwarding,
         env: &mut Env<'_>,
     ) -> Decision {
-        let opened = match self.sessions.decode(cookies, env.now.secs()) {
+        let opened = match app.sessions.decode(cookies, env.now.secs()) {
             Ok(opened) => opened,
             Err(why) if self.is_api(req) => {
                 return Decision::Respond(self.reply(req, Outcome::Unauthenticated(why)))
             }
             Err(_) => {
                 let return_to = self.return_target(req.path, req.authority);
-                return Decision::Respond(self.start_login(req, cookies, return_to, env));
+                return self.start_login(app, req, cookies, (return_to, None), env);
             }
         };
         let session = opened.session;
         // Read with a previous cookie_secret: re-issue it with the current one.
         let mut set_cookies = Vec::new();
         if opened.stale_key {
-            let old: Vec<String> = self.sessions.present(cookies).map(str::to_string).collect();
-            match self.session_cookies(&session, &old, req.authority, env.rng) {
+            let old: Vec<String> = app.sessions.present(cookies).map(str::to_string).collect();
+            match self.session_cookies(app, &session, &old, req.authority, env.rng) {
                 Ok(c) => set_cookies = c,
                 Err(EntropyError) => return Decision::Respond(self.reply(req, Outcome::NoEntropy)),
             }
         }
-        if self.refresh_due(&session, env.now.secs()) {
+        if Self::refresh_due(app, &session, env.now.secs()) {
             let fallback = self.admit(req, &session, rules, ctx.clone(), set_cookies);
-            return self.refresh(
-                req,
-                cookies,
-                Rc::unwrap_or_clone(session),
-                ctx,
-                fallback,
-                env,
-            );
+            let session = Rc::unwrap_or_clone(session);
+            return self.refresh(app, (req, cookies), session, ctx, fallback, env);
         }
         self.admit(req, &session, rules, ctx, set_cookies)
     }
@@ -117,6 +113,7 @@ impl Gate {
                 outcome: Outcome::Authenticated,
                 user: Some(session.user.clone()),
                 set_cookies,
+                provider: 0,
             }),
             Err(denial) => {
                 let r = self.denied(req, session, denial);
@@ -144,12 +141,13 @@ impl Gate {
     /// (a session that shrank, or went from split to whole).
     pub(crate) fn session_cookies(
         &self,
+        app: &App,
         session: &Session,
         old: &[String],
         host: &str,
         rng: &mut dyn Entropy,
     ) -> Result<Vec<String>, EntropyError> {
-        let parts = self.sessions.encode(session, rng)?;
+        let parts = app.sessions.encode(session, rng)?;
         let domain = domain_for(&self.config.cookie, host);
         let c = &self.config.cookie;
         let mut out: Vec<String> = parts

@@ -107,7 +107,7 @@ fn forward(d: Decision) -> Forward {
 impl World {
     fn provider(&mut self) -> Arc<Provider> {
         self.providers
-            .main(&self.store)
+            .main(0, &self.store)
             .unwrap_or_else(|| unreachable!("loaded"))
     }
 
@@ -200,6 +200,7 @@ impl World {
     }
 
     /// The callback up to the token call-out.
+    #[allow(clippy::result_large_err)]
     fn callback(&mut self, query: &str) -> Result<(CallOut, Box<PendingLogin>), Response> {
         match self.get(&format!("/oauth2/callback?{query}"), HTML) {
             Decision::Call(Call {
@@ -1561,4 +1562,7 @@ fn the_metric_names_the_same_reason_as_the_log_code() {
 }
 
 mod checks;
+mod client_keys;
+mod par;
 mod protocol;
+mod providers;

@@ -10,10 +10,11 @@ use base64::Engine as _;
 use serde::Deserialize;
 use url::form_urlencoded;
 
-use super::{safe_code, Gate, LoginError};
+use super::{safe_code, App, Gate, LoginError};
 use crate::callout::{CallOut, CallResult};
-use crate::config::ClientAuthMethod;
-use crate::env::{Entropy, UnixTime};
+use crate::client_key::ASSERTION_TYPE;
+use crate::config::{ClientAuth, Endpoint};
+use crate::env::{Entropy, Env, UnixTime};
 use crate::identity::Identity;
 use crate::jwt::{verify_id_token, Claims, IdTokenCheck, VerifyError};
 use crate::provider::Provider;
@@ -64,45 +65,73 @@ pub(crate) fn parse_token_response(result: CallResult<'_>) -> Result<TokenRespon
 }
 
 impl Gate {
-    /// A form POST to the token endpoint with the client's authentication (RFC 6749 §2.3.1).
+    /// A form POST to the token endpoint with the client's authentication; `None` when a
+    /// client assertion could not be made (no randomness for its `jti`).
     pub(crate) fn token_call(
         &self,
+        app: &App,
         provider: &Provider,
-        mut form: form_urlencoded::Serializer<'_, String>,
-    ) -> CallOut {
+        form: form_urlencoded::Serializer<'_, String>,
+        env: &mut Env<'_>,
+    ) -> Option<CallOut> {
+        self.client_call(app, &provider.token_endpoint, (form, false), env)
+    }
+
+    /// A form POST to one of the IdP's endpoints for the client (token, pushed authorization
+    /// request) with the client's authentication: RFC 6749 §2.3.1 with the secret, or a
+    /// client assertion (RFC 7523 §2.2) whose audience is that endpoint. `has_client_id`: the
+    /// form carries `client_id` already (a pushed authorization request), which must not be
+    /// sent twice.
+    pub(crate) fn client_call(
+        &self,
+        app: &App,
+        endpoint: &Endpoint,
+        (mut form, has_client_id): (form_urlencoded::Serializer<'_, String>, bool),
+        env: &mut Env<'_>,
+    ) -> Option<CallOut> {
+        let client = &app.cfg.client;
         let mut extra = Vec::new();
-        match self.config.client.auth_method {
-            ClientAuthMethod::Basic => {
+        match &client.auth {
+            ClientAuth::SecretBasic(secret) => {
                 // RFC 6749 §2.3.1: id and secret are form-encoded before they are joined and
                 // base64-encoded.
                 let enc =
                     |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-                let pair = format!(
-                    "{}:{}",
-                    enc(&self.config.client.id),
-                    enc(self.config.client.secret.expose())
-                );
+                let pair = format!("{}:{}", enc(&client.id), enc(secret.expose()));
                 extra.push((
                     "authorization".to_string(),
                     format!("Basic {}", STANDARD.encode(pair)),
                 ));
             }
-            ClientAuthMethod::Post => {
-                form.append_pair("client_id", &self.config.client.id)
-                    .append_pair("client_secret", self.config.client.secret.expose());
+            ClientAuth::SecretPost(secret) => {
+                if !has_client_id {
+                    form.append_pair("client_id", &client.id);
+                }
+                form.append_pair("client_secret", secret.expose());
+            }
+            ClientAuth::PrivateKeyJwt(key) => {
+                let jti = URL_SAFE_NO_PAD.encode(env.rng.bytes32().ok()?);
+                let aud = endpoint.url.as_str();
+                let jwt = key.assertion(&client.id, aud, &jti, env.now.secs())?;
+                if !has_client_id {
+                    form.append_pair("client_id", &client.id);
+                }
+                form.append_pair("client_assertion_type", ASSERTION_TYPE)
+                    .append_pair("client_assertion", &jwt);
             }
         }
-        CallOut::post_form(
-            &provider.token_endpoint,
-            self.config.provider.idp_timeout,
+        Some(CallOut::post_form(
+            endpoint,
+            app.cfg.provider.idp_timeout,
             form.finish(),
             extra,
-        )
+        ))
     }
 
     /// Verifies an ID token from this provider; `nonce` at login only.
     pub(crate) fn verify(
         &self,
+        app: &App,
         id_token: &str,
         provider: &Provider,
         nonce: Option<&str>,
@@ -112,8 +141,8 @@ impl Gate {
             id_token,
             &provider.keys,
             &IdTokenCheck {
-                issuer: &self.config.provider.issuer,
-                client_id: &self.config.client.id,
+                issuer: &app.cfg.provider.issuer,
+                client_id: &app.cfg.client.id,
                 nonce,
                 allowed: &provider.algorithms,
                 now,
@@ -135,8 +164,8 @@ impl Gate {
     }
 
     /// The identity a verified ID token gives, under the configured rules.
-    pub(crate) fn identity(&self, claims: &Claims) -> Result<Identity, LoginError> {
-        let id = Identity::from_claims(&claims.subject, &claims.other, &self.config.headers.claims);
+    pub(crate) fn identity(&self, app: &App, claims: &Claims) -> Result<Identity, LoginError> {
+        let id = Identity::from_claims(&claims.subject, &claims.other, &app.cfg.claims);
         if id.email_verified == Some(false) && !self.config.headers.allow_unverified_email {
             return Err(LoginError::EmailUnverified);
         }
@@ -146,6 +175,7 @@ impl Gate {
     /// A new session from a login's tokens and its verified ID token.
     pub(crate) fn new_session(
         &self,
+        app: &App,
         tokens: &TokenResponse,
         id_token: &IdToken,
         claims: &Claims,
@@ -171,7 +201,7 @@ impl Gate {
             access_token: None,
             refresh_token: None,
         };
-        self.take_tokens(&mut s, tokens, Some((id_token, claims)), now)?;
+        self.take_tokens(app, &mut s, tokens, Some((id_token, claims)), now)?;
         Ok(s)
     }
 
@@ -180,6 +210,7 @@ impl Gate {
     /// same user's.
     pub(crate) fn refreshed_session(
         &self,
+        app: &App,
         old: &Session,
         tokens: &TokenResponse,
         verified: Option<(&IdToken, &Claims)>,
@@ -188,7 +219,7 @@ impl Gate {
         let mut s = old.clone();
         if let Some((_, claims)) = verified {
             // Sessions sealed before `sub` was kept carry it as the user id by default.
-            let known = if old.sub.is_empty() && self.config.headers.claims.user_id == "sub" {
+            let known = if old.sub.is_empty() && app.cfg.claims.user_id == "sub" {
                 &old.user
             } else {
                 &old.sub
@@ -197,7 +228,7 @@ impl Gate {
                 return Err(LoginError::SubjectChanged);
             }
         }
-        self.take_tokens(&mut s, tokens, verified, now)?;
+        self.take_tokens(app, &mut s, tokens, verified, now)?;
         Ok(s)
     }
 
@@ -205,20 +236,21 @@ impl Gate {
     /// tokens a header or a later refresh needs (and no others), and when they expire.
     fn take_tokens(
         &self,
+        app: &App,
         s: &mut Session,
         tokens: &TokenResponse,
         verified: Option<(&IdToken, &Claims)>,
         now: UnixTime,
     ) -> Result<(), LoginError> {
         if let Some((id_token, claims)) = verified {
-            let id = self.identity(claims)?;
+            let id = self.identity(app, claims)?;
             (s.user, s.email, s.groups, s.preferred_username) =
                 (id.user, id.email, id.groups, id.preferred_username);
             s.sub = claims.subject.clone();
             s.claims = self.claim_values(claims);
             s.tokens_expire_at = Some(claims.expires_at);
             // Kept only when a header or the IdP logout (id_token_hint) needs it.
-            if self.config.headers.set_authorization_header || self.config.login.sign_out_at_idp {
+            if self.config.headers.set_authorization_header || app.cfg.login.sign_out_at_idp {
                 s.id_token = Some(id_token.clone());
             }
         }
@@ -228,7 +260,7 @@ impl Gate {
         if self.config.headers.pass_access_token && tokens.access_token.is_some() {
             s.access_token = tokens.access_token.clone();
         }
-        if !self.config.cookie.refresh.is_zero() && tokens.refresh_token.is_some() {
+        if !app.cfg.refresh.is_zero() && tokens.refresh_token.is_some() {
             s.refresh_token = tokens.refresh_token.clone();
         }
         s.refreshed_at = now;

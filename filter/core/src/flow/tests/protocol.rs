@@ -111,6 +111,7 @@ fn a_call_the_host_could_not_make_is_resumed_as_failed_and_backs_off() {
     assert_eq!(
         notes,
         vec![Note {
+            issuer: ISSUER.into(),
             fetch: Fetch::Discovery,
             result: Err(ProviderError::Unreachable)
         }]
