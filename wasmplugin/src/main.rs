@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use oidc_gate_core::client_key::{ClientKey, KeyAlg};
 use oidc_gate_wasmplugin::image::{self, Variant};
 use oidc_gate_wasmplugin::render::{self, Kind, Options};
 use oidc_gate_wasmplugin::{migrate, validate};
@@ -51,13 +52,38 @@ enum Command {
         #[arg(long)]
         plain_http: bool,
     },
-    /// Turn OAuth2-Proxy Helm values into an oidc-gate configuration.
+    /// Turn OAuth2-Proxy Helm values into an oidc-gate configuration: one values file, or one
+    /// per app (one OAuth2-Proxy each) behind the same gateway.
+    #[command(
+        after_help = "Several apps: `oidc-gate-ctl migrate grafana.yaml=grafana.example.com finance.yaml=finance.example.com,pay.example.com`. The first file gives the provider `default` and the options every app shares (cookies, headers, routes); each further file becomes a `providers` entry named after its file (client secret in OIDC_CLIENT_SECRET_<ID>); each file's hosts become a policy with its provider and its email domains and groups."
+    )]
     Migrate {
-        /// The values file (`config` and `extraArgs`).
-        values: PathBuf,
+        /// A values file (`config` and `extraArgs`), or `VALUES=HOST,HOST…`: the file and the
+        /// hosts its app serves, which every file needs when several are given.
+        #[arg(required = true, value_name = "VALUES[=HOSTS]", value_parser = values_arg)]
+        values: Vec<ValuesArg>,
     },
     /// Print the configuration's JSON Schema.
     Schema,
+    /// Make a key pair for `client_auth_method: private_key_jwt`: the private key (PKCS#8 PEM)
+    /// for a Kubernetes Secret, and the public JWK, with its `kid`, to add to the IdP's app.
+    Keygen {
+        #[arg(long, value_enum, default_value_t = KeyKind::Rs256)]
+        alg: KeyKind,
+        /// Write the private key to this file (mode 0600) instead of printing it before the JWK.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum KeyKind {
+    /// RSA, 2048 bits: accepted by every IdP.
+    #[value(name = "RS256")]
+    Rs256,
+    /// P-256: smaller and faster to sign with.
+    #[value(name = "ES256")]
+    Es256,
 }
 
 #[derive(clap::Args)]
@@ -208,8 +234,63 @@ fn push(wasm: &PathBuf, reference: &str, v: ImageVariant, plain_http: bool) -> R
     Ok(())
 }
 
-fn migrate_values(values: &PathBuf) -> Result<(), String> {
-    let m = migrate::migrate(&read(values)?)?;
+/// A `migrate` argument: a values file and the hosts its app serves.
+#[derive(Clone)]
+struct ValuesArg {
+    path: PathBuf,
+    hosts: Vec<String>,
+}
+
+/// `values.yaml` or `values.yaml=host1,host2` (a file whose own name holds '=' is read whole).
+fn values_arg(arg: &str) -> Result<ValuesArg, String> {
+    let whole = || ValuesArg {
+        path: arg.into(),
+        hosts: Vec::new(),
+    };
+    let Some((path, hosts)) = arg.rsplit_once('=') else {
+        return Ok(whole());
+    };
+    if std::path::Path::new(arg).is_file() {
+        return Ok(whole());
+    }
+    let hosts: Vec<String> = hosts
+        .split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(str::to_string)
+        .collect();
+    if path.is_empty() || hosts.is_empty() {
+        return Err("expected VALUES or VALUES=HOST,HOST…".into());
+    }
+    Ok(ValuesArg {
+        path: path.into(),
+        hosts,
+    })
+}
+
+fn migrate_values(values: &[ValuesArg]) -> Result<(), String> {
+    let m = match values {
+        [one] if one.hosts.is_empty() => migrate::migrate(&read(&one.path)?)?,
+        _ => {
+            let mut files = Vec::new();
+            for v in values {
+                let name = v.path.file_stem().map_or_else(
+                    || v.path.display().to_string(),
+                    |s| s.to_string_lossy().into(),
+                );
+                files.push((name, read(&v.path)?, v.hosts.clone()));
+            }
+            let apps: Vec<migrate::App<'_>> = files
+                .iter()
+                .map(|(name, text, hosts)| migrate::App {
+                    name,
+                    values_yaml: text,
+                    hosts: hosts.clone(),
+                })
+                .collect();
+            migrate::migrate_apps(&apps)?
+        }
+    };
     let config = serde_json::to_string_pretty(&m.config).map_err(|e| e.to_string())?;
     println!("{config}");
     for (name, _) in &m.secrets {
@@ -219,6 +300,45 @@ fn migrate_values(values: &PathBuf) -> Result<(), String> {
         eprintln!("note: {n}");
     }
     Ok(())
+}
+
+fn keygen(alg: KeyKind, out: Option<PathBuf>) -> Result<(), String> {
+    let alg = match alg {
+        KeyKind::Rs256 => KeyAlg::Rs256,
+        KeyKind::Es256 => KeyAlg::Es256,
+    };
+    let key = ClientKey::generate(alg).map_err(|e| format!("the key {e}"))?;
+    let pem = key
+        .private_pem()
+        .ok_or("the new key could not be written as PEM")?;
+    let jwk = serde_json::to_string_pretty(&key.public_jwk()).map_err(|e| e.to_string())?;
+    match &out {
+        Some(path) => write_private(path, &pem)?,
+        None => print!("{pem}"),
+    }
+    println!("{jwk}");
+    let file = out.map_or("KEY.pem".into(), |p| p.display().to_string());
+    eprintln!(
+        "kid {kid}: add the public JWK to the IdP's app (Okta: General › Client Credentials › Public key / Private key › Add key), then\n  kubectl -n istio-system create secret generic oidc-gate --from-file=OIDC_CLIENT_PRIVATE_KEY={file}\nand set client_auth_method \"private_key_jwt\", client_private_key_env \"OIDC_CLIENT_PRIVATE_KEY\" (client_private_key_id defaults to this kid)",
+        kid = key.kid()
+    );
+    Ok(())
+}
+
+/// A private key file only its owner can read.
+fn write_private(path: &PathBuf, pem: &str) -> Result<(), String> {
+    use std::io::Write as _;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut f = options
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    f.write_all(pem.as_bytes())
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn run(cli: Cli) -> Result<(), String> {
@@ -233,6 +353,7 @@ fn run(cli: Cli) -> Result<(), String> {
             plain_http,
         } => push(&wasm, &reference, variant, plain_http),
         Command::Migrate { values } => migrate_values(&values),
+        Command::Keygen { alg, out } => keygen(alg, out),
         Command::Schema => {
             let schema = oidc_gate_core::config::json_schema();
             let text = serde_json::to_string_pretty(&schema).map_err(|e| e.to_string())?;

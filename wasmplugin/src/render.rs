@@ -3,11 +3,13 @@
 //! DestinationRule per IdP host, so the gateway reaches the IdP over TLS through the very
 //! cluster names the filter derives (`outbound|<port>||<host>`).
 
+use std::collections::BTreeMap;
+
 use oidc_gate_core::config::{Endpoint, ProviderSource};
 use oidc_gate_core::Config;
 use serde_json::{json, Value};
 
-use crate::PLACEHOLDER_SECRET;
+use crate::offline_env;
 
 /// Which resource carries the plugin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,44 +71,61 @@ impl Default for Options {
 /// The IdP endpoints the filter will call, as the filter itself derives them.
 pub fn idp_endpoints(config: &Config) -> Vec<Endpoint> {
     let mut out = Vec::new();
-    match &config.provider.source {
-        ProviderSource::Discovery(d) => out.push(d.clone()),
-        ProviderSource::Static {
-            token_endpoint,
-            jwks,
-            ..
-        } => {
-            out.push(token_endpoint.clone());
-            out.push(jwks.clone());
+    for p in &config.providers {
+        match &p.provider.source {
+            ProviderSource::Discovery(d) => out.push(d.clone()),
+            ProviderSource::Static {
+                token_endpoint,
+                jwks,
+                ..
+            } => {
+                out.push(token_endpoint.clone());
+                out.push(jwks.clone());
+            }
         }
+        out.extend(
+            p.bearer
+                .extra_issuers
+                .iter()
+                .filter_map(|e| e.discovery.clone()),
+        );
     }
-    out.extend(
-        config
-            .bearer
-            .extra_issuers
-            .iter()
-            .filter_map(|e| e.discovery.clone()),
-    );
     out
 }
 
+/// The environment variables the configuration reads (top level and every provider).
 fn env_names(config: &Value) -> Vec<String> {
     let mut names = Vec::new();
-    for key in [
-        "client_secret_env",
-        "cookie_secret_env",
-        "cookie_secret_previous_env",
-    ] {
-        match &config[key] {
-            Value::String(s) => names.push(s.clone()),
-            Value::Array(a) => {
-                names.extend(a.iter().filter_map(|v| v.as_str().map(str::to_string)))
+    let objects = std::iter::once(config).chain(
+        config["providers"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default(),
+    );
+    for object in objects {
+        for key in ENV_KEYS {
+            match &object[key] {
+                Value::String(s) => names.push(s.clone()),
+                Value::Array(a) => {
+                    names.extend(a.iter().filter_map(|v| v.as_str().map(str::to_string)))
+                }
+                _ => {}
             }
-            _ => {}
         }
     }
     names
 }
+
+/// The options that name an environment variable of the VM.
+const ENV_KEYS: &[&str] = &[
+    "client_secret_env",
+    "client_private_key_env",
+    "cookie_secret_env",
+    "cookie_secret_previous_env",
+];
+
+/// The secrets a provider entry may hold inline, each moved to `<key>_env`.
+const PROVIDER_SECRETS: &[&str] = &["client_secret", "client_private_key"];
 
 /// The variable an inline secret moves to.
 fn variable(key: &str, index: Option<usize>) -> String {
@@ -125,11 +144,35 @@ pub fn move_secrets(config: &mut Value, options: &Options) -> MovedSecrets {
         return MovedSecrets::default();
     };
     let mut values: Vec<(String, String, String)> = Vec::new();
-    for key in ["client_secret", "cookie_secret"] {
+    for key in ["client_secret", "client_private_key", "cookie_secret"] {
         if let Some(Value::String(v)) = map.remove(key) {
             let var = variable(key, None);
             map.insert(format!("{key}_env"), json!(var));
             values.push((key.to_string(), var, v));
+        }
+    }
+    // Each provider's: `OIDC_CLIENT_SECRET_<ID>`.
+    for entry in map
+        .get_mut("providers")
+        .and_then(Value::as_array_mut)
+        .map(|a| a.iter_mut())
+        .into_iter()
+        .flatten()
+    {
+        let id = entry["id"].as_str().unwrap_or_default().to_string();
+        let Some(entry) = entry.as_object_mut() else {
+            continue;
+        };
+        for key in PROVIDER_SECRETS {
+            if let Some(Value::String(v)) = entry.remove(*key) {
+                let var = format!(
+                    "{}_{}",
+                    variable(key, None),
+                    id.replace('-', "_").to_ascii_uppercase()
+                );
+                entry.insert(format!("{key}_env"), json!(var));
+                values.push((format!("providers.{id}.{key}"), var, v));
+            }
         }
     }
     let previous = match map.remove("cookie_secret_previous") {
@@ -197,7 +240,17 @@ pub fn render(config: &Value, options: &Options) -> Result<Rendered, Vec<String>
             .to_string();
         config["redirect_url"] = json!(format!("https://{host}{prefix}/callback"));
     }
-    let env = |_: &str| Some(PLACEHOLDER_SECRET.to_string());
+    let moved: BTreeMap<String, String> = secrets
+        .docs
+        .first()
+        .and_then(|s| s["stringData"].as_object())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let env = offline_env(&config, moved);
     let parsed = Config::parse(config.to_string().as_bytes(), &env).map_err(|e| {
         e.problems
             .iter()
@@ -299,6 +352,7 @@ pub fn to_yaml(docs: &[Value]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::PLACEHOLDER_SECRET;
 
     fn okta() -> Value {
         json!({
@@ -430,6 +484,35 @@ mod tests {
         assert!(render(&okta(), &options)
             .map(|r| r.secrets.docs.is_empty())
             .unwrap_or(false));
+    }
+
+    #[test]
+    fn an_inline_private_key_of_any_provider_moves_to_the_secret() {
+        use oidc_gate_core::client_key::{ClientKey, KeyAlg};
+        let pem = ClientKey::generate(KeyAlg::Es256)
+            .ok()
+            .and_then(|k| k.private_pem())
+            .unwrap_or_default();
+        let mut config = okta();
+        config["providers"] = json!([{"id": "finance", "oidc_issuer_url": "https://dev-123456.okta.com/oauth2/default",
+            "client_id": "0oa-fin", "client_auth_method": "private_key_jwt", "client_private_key": pem}]);
+        config["policies"] = json!([{"hosts": ["finance.example.com"], "provider": "finance"}]);
+        let options = Options {
+            image: "r/x:1".into(),
+            ..Options::default()
+        };
+        let r = render(&config, &options).unwrap_or_else(|e| unreachable!("{e:?}"));
+        assert!(!to_yaml(&r.docs).contains("PRIVATE KEY"));
+        let entry = &r.docs[0]["spec"]["pluginConfig"]["providers"][0];
+        assert_eq!(
+            entry["client_private_key_env"],
+            "OIDC_CLIENT_PRIVATE_KEY_FINANCE"
+        );
+        let secret = &r.secrets.docs[0];
+        assert_eq!(
+            secret["stringData"]["OIDC_CLIENT_PRIVATE_KEY_FINANCE"],
+            json!(pem)
+        );
     }
 
     #[test]

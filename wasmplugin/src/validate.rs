@@ -6,7 +6,9 @@ use oidc_gate_core::Config;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::PLACEHOLDER_SECRET;
+use std::collections::BTreeMap;
+
+use crate::offline_env;
 
 /// The configuration in a file's text: a JSON object, or the `pluginConfig` of a WasmPlugin or
 /// TrafficExtension document (YAML).
@@ -31,7 +33,7 @@ pub fn plugin_config(text: &str) -> Result<Value, String> {
 /// Every problem of a configuration. Secrets named by `*_env` options come from the gateway's
 /// environment and are not checked here.
 pub fn check(config: &Value) -> Vec<Problem> {
-    let env = |_: &str| Some(PLACEHOLDER_SECRET.to_string());
+    let env = offline_env(config, BTreeMap::new());
     match Config::parse(config.to_string().as_bytes(), &env) {
         Ok(_) => Vec::new(),
         Err(e) => e.problems,

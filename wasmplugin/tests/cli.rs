@@ -136,3 +136,79 @@ fn migrate_prints_a_configuration_and_notes() {
     assert_eq!(config["allowed_groups"], serde_json::json!(["admins"]));
     assert!(stderr.contains("note: upstream: not needed"), "{stderr}");
 }
+
+#[test]
+fn keygen_writes_a_private_key_the_configuration_accepts_and_prints_its_public_jwk() {
+    let dir = std::env::temp_dir().join(format!("oidc-gate-keygen-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    for alg in ["RS256", "ES256"] {
+        let key = dir.join(format!("{alg}.pem"));
+        let _ = std::fs::remove_file(&key);
+        let (code, stdout, stderr) =
+            ctl(&["keygen", "--alg", alg, "--out", &key.display().to_string()]);
+        assert_eq!(code, 0, "{stderr}");
+        let jwk: serde_json::Value = serde_json::from_str(&stdout).expect("the JWK is JSON");
+        assert_eq!(jwk["alg"], alg);
+        assert_eq!(jwk["use"], "sig");
+        assert!(!stdout.contains("PRIVATE"), "{stdout}");
+        let kid = jwk["kid"].as_str().unwrap_or_default().to_string();
+        assert!(stderr.contains(&kid), "{stderr}");
+        let pem = std::fs::read_to_string(&key).expect("the key file");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&key).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o077, 0, "only its owner reads the key");
+        }
+        let config = serde_json::json!({
+            "oidc_issuer_url": "https://dev-123456.okta.com/oauth2/default", "client_id": "0oa1",
+            "client_auth_method": "private_key_jwt", "client_private_key": pem,
+            "cookie_secret": "cGxhY2Vob2xkZXItZm9yLWEtMzItYnl0ZS1zZWNyZXQ="});
+        let path = temp(&format!("{alg}.json"), &config.to_string());
+        let (code, stdout, _) = ctl(&["validate", &path]);
+        assert_eq!(code, 0, "{stdout}");
+    }
+}
+
+#[test]
+fn migrate_takes_one_values_file_per_app_with_its_hosts() {
+    let grafana = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/oauth2-proxy-values.yaml"
+    );
+    let finance = temp(
+        "finance.yaml",
+        "config:\n  clientID: 0oafinance\n  clientSecret: f1n-s3cr3t\n  cookieSecret: ZmluYW5jZS1jb29raWUtc2VjcmV0LTMyLWJ5dGVzISE=\nextraArgs:\n  oidc-issuer-url: https://dev-123456.okta.com/oauth2/finance\n  allowed-group: finance\n",
+    );
+    let grafana_arg = format!("{grafana}=grafana.example.com");
+    let finance_arg = format!("{finance}=finance.example.com,pay.example.com");
+    let (code, stdout, stderr) = ctl(&["migrate", &grafana_arg, &finance_arg]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stdout.contains("f1n-s3cr3t"), "{stdout}");
+    let config: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(config["providers"][0]["id"], "finance");
+    assert_eq!(
+        config["providers"][0]["client_secret_env"],
+        "OIDC_CLIENT_SECRET_FINANCE"
+    );
+    assert_eq!(config["policies"][1]["provider"], "finance");
+    assert_eq!(
+        config["policies"][1]["hosts"],
+        serde_json::json!(["finance.example.com", "pay.example.com"])
+    );
+    assert!(stderr.contains("as OIDC_CLIENT_SECRET_FINANCE"), "{stderr}");
+    assert!(
+        stderr.contains("note: finance: cookieSecret dropped"),
+        "{stderr}"
+    );
+    let path = temp("migrated.json", &stdout);
+    let (code, out, _) = ctl(&["validate", &path]);
+    assert_eq!(code, 0, "{out}");
+    // Several files: each one names its hosts.
+    let (code, _, stderr) = ctl(&["migrate", &grafana_arg, &finance]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("finance: give the hosts"), "{stderr}");
+    let (code, stdout, _) = ctl(&["migrate", "--help"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("VALUES[=HOSTS]"), "{stdout}");
+}
