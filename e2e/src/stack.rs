@@ -26,6 +26,8 @@ pub struct StackOptions {
     pub plugin: Option<Plugin>,
     /// Envoy's process environment (for `valueFrom: HOST` variables).
     pub envoy_env: Vec<(String, String)>,
+    /// Further `vmConfig.env` values of the test plugin (secrets of further providers).
+    pub plugin_env: Vec<(String, String)>,
     /// Envoy reaches the provider through this fault-injecting proxy.
     pub fault: Option<std::sync::Arc<crate::fault::FaultProxy>>,
     /// Do not wait for the filter to load the provider (for tests of that wait).
@@ -44,6 +46,7 @@ impl Default for StackOptions {
             redirect_uris: Vec::new(),
             plugin: None,
             envoy_env: Vec::new(),
+            plugin_env: Vec::new(),
             fault: None,
             no_wait: false,
         }
@@ -128,6 +131,7 @@ impl Stack {
                 ("OIDC_CLIENT_SECRET".into(), idp::CLIENT_SECRET.into()),
                 ("OIDC_COOKIE_SECRET".into(), COOKIE_SECRET.into()),
             ];
+            plugin.env.extend(options.plugin_env.iter().cloned());
             plugin
         });
         // The cluster keeps the name derived from the issuer URL; its endpoint may be the proxy.
