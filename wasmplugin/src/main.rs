@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use oidc_gate_core::client_key::{ClientKey, KeyAlg};
 use oidc_gate_wasmplugin::image::{self, Variant};
-use oidc_gate_wasmplugin::render::{self, Kind, Options};
+use oidc_gate_wasmplugin::render::{self, Kind, Options, TargetRef};
 use oidc_gate_wasmplugin::{migrate, validate};
 
 /// oidc-gate's Istio side: configurations, manifests and the OCI image.
@@ -101,6 +101,14 @@ struct RenderArgs {
     host: Option<String>,
     #[arg(long, value_enum, default_value_t = ResourceKind::Wasmplugin)]
     kind: ResourceKind,
+    /// Attach to a Gateway API gateway or an ambient waypoint through `targetRefs` instead of the
+    /// ingress gateway's `selector` (istio: ingressgateway). KIND is Gateway, GatewayClass,
+    /// Service (a waypoint's) or ServiceEntry; repeat for several targets (at most 16). The
+    /// target is in --namespace (GatewayClass: the root namespace).
+    #[arg(long = "target-ref", value_name = "KIND/NAME")]
+    target_refs: Vec<TargetRef>,
+    /// The namespace of every rendered resource; with --target-ref, the target's (Istio refuses
+    /// cross-namespace references).
     #[arg(long, default_value = "istio-system")]
     namespace: String,
     #[arg(long, default_value = "oidc-gate")]
@@ -109,9 +117,13 @@ struct RenderArgs {
     /// configuration holds inline; without it such a configuration is refused.
     #[arg(long)]
     secret_out: Option<PathBuf>,
-    /// The gateway Deployment whose environment carries moved secrets.
-    #[arg(long, default_value = "istio-ingressgateway")]
-    gateway: String,
+    /// The gateway Deployment whose environment carries moved secrets. Default:
+    /// istio-ingressgateway; with --target-ref Gateway/NAME, NAME-istio, the Deployment Istio
+    /// creates for a Gateway of class istio. A waypoint's (class istio-waypoint) is NAME, the
+    /// gateway.istio.io/name-override annotation renames either, and the other target kinds
+    /// have no Deployment of their own: give it here then.
+    #[arg(long, value_name = "DEPLOYMENT")]
+    gateway: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -170,6 +182,7 @@ fn render_files(args: RenderArgs) -> Result<(), String> {
         host: args.host,
         namespace: args.namespace,
         name: args.name,
+        target_refs: args.target_refs,
         gateway: args.gateway,
         ..Options::default()
     };
@@ -194,9 +207,10 @@ fn write_secrets(secrets: &render::MovedSecrets, out: Option<PathBuf>) -> Result
     };
     std::fs::write(&path, render::to_yaml(&secrets.docs))
         .map_err(|e| format!("{}: {e}", path.display()))?;
+    let deployments = secrets.deployments.join(", ");
     for (key, var) in &secrets.moved {
         eprintln!(
-            "secret: {key} moved to {var} in {} (apply it, then patch the gateway)",
+            "secret: {key} moved to {var} in {} (apply it, then patch the gateway Deployment {deployments})",
             path.display()
         );
     }

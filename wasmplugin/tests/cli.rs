@@ -125,6 +125,123 @@ fn render_refuses_inline_secrets_unless_they_go_to_their_own_file() {
 }
 
 #[test]
+fn render_target_ref_attaches_to_a_gateway_api_gateway() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/okta-gateway.json");
+    for kind in ["wasmplugin", "trafficextension"] {
+        let (code, rendered, err) = ctl(&[
+            "render",
+            example,
+            "--image",
+            "r.example/oidc-gate:1",
+            "--kind",
+            kind,
+            "--namespace",
+            "apps",
+            "--target-ref",
+            "Gateway/public",
+            "--target-ref",
+            "Service/reviews",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let plugin: serde_json::Value =
+            serde_yaml::from_str(rendered.split("---\n").next().unwrap_or("")).expect("YAML");
+        assert_eq!(plugin["metadata"]["namespace"], "apps");
+        assert!(plugin["spec"].get("selector").is_none(), "{rendered}");
+        assert_eq!(
+            plugin["spec"]["targetRefs"],
+            serde_json::json!([
+                {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "public"},
+                {"group": "", "kind": "Service", "name": "reviews"},
+            ])
+        );
+        let path = temp(&format!("target-ref-{kind}.yaml"), &rendered);
+        let (code, stdout, _) = ctl(&["validate", &path]);
+        assert_eq!((code, stdout.contains("valid")), (0, true), "{stdout}");
+    }
+    // An unknown kind is a usage error naming the kinds accepted.
+    let (code, stdout, err) = ctl(&[
+        "render",
+        example,
+        "--image",
+        "r/x:1",
+        "--target-ref",
+        "HTTPRoute/web",
+    ]);
+    assert_eq!(code, 2);
+    assert!(stdout.is_empty());
+    assert!(
+        err.contains("--target-ref")
+            && err.contains("\"HTTPRoute\" is not a kind")
+            && err.contains("Gateway, GatewayClass, Service, ServiceEntry"),
+        "{err}"
+    );
+    let (code, _, err) = ctl(&[
+        "render",
+        example,
+        "--image",
+        "r/x:1",
+        "--target-ref",
+        "public",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("expected <kind>/<name>"), "{err}");
+    // --help says where the gateway Deployment's default comes from.
+    let (_, help, _) = ctl(&["render", "--help"]);
+    assert!(
+        help.contains("--target-ref <KIND/NAME>") && help.contains("NAME-istio"),
+        "{help}"
+    );
+}
+
+#[test]
+fn render_target_ref_patches_the_gateways_own_deployment() {
+    let config = temp(
+        "inline-target.json",
+        r#"{"oidc_issuer_url": "https://dev-123456.okta.com/oauth2/default", "client_id": "0oa1",
+            "client_secret": "cl13nt-s3cr3t", "cookie_secret_env": "OIDC_COOKIE_SECRET"}"#,
+    );
+    let secret_file = temp("secret-target.yaml", "");
+    let args = |extra: &[&'static str]| {
+        let mut a: Vec<String> = vec![
+            "render".into(),
+            config.clone(),
+            "--image".into(),
+            "r/x:1".into(),
+            "--namespace".into(),
+            "apps".into(),
+            "--secret-out".into(),
+            secret_file.clone(),
+        ];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let run = |a: Vec<String>| ctl(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let (code, _, err) = run(args(&["--target-ref", "Gateway/public"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("Deployment public-istio"), "{err}");
+    let docs: Vec<serde_json::Value> = std::fs::read_to_string(&secret_file)
+        .expect("secret file")
+        .split("---\n")
+        .map(|d| serde_yaml::from_str(d).expect("YAML"))
+        .collect();
+    assert_eq!(docs[1]["kind"], "Deployment");
+    assert_eq!(docs[1]["metadata"]["name"], "public-istio");
+    assert_eq!(docs[1]["metadata"]["namespace"], "apps");
+    // A waypoint's Service has no Deployment to derive: refused until --gateway names it.
+    let (code, stdout, err) = run(args(&["--target-ref", "Service/reviews"]));
+    assert_eq!(code, 1);
+    assert!(stdout.is_empty() && err.contains("--gateway"), "{err}");
+    let (code, _, err) = run(args(&[
+        "--target-ref",
+        "Service/reviews",
+        "--gateway",
+        "waypoint",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("Deployment waypoint"), "{err}");
+}
+
+#[test]
 fn migrate_prints_a_configuration_and_notes() {
     let values = concat!(
         env!("CARGO_MANIFEST_DIR"),

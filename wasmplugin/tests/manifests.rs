@@ -138,6 +138,89 @@ fn rendered_manifests_validate_for_both_kinds_and_several_idps() {
     assert_eq!(hosts, vec!["dev-123456.okta.com", "login.partner.example"]);
 }
 
+/// The spec-level CEL rules of a CRD (`x-kubernetes-validations`), which the JSON Schema
+/// validator does not evaluate.
+fn crd_spec_rules(kind: &str) -> Vec<String> {
+    let file = match kind {
+        "WasmPlugin" => "wasmplugin-crd.yaml",
+        "TrafficExtension" => "trafficextension-crd.yaml",
+        other => panic!("no CRD for {other}"),
+    };
+    let text = std::fs::read_to_string(root().join("tests/crds").join(file)).expect("read");
+    let crd = yaml_docs(&text).remove(0);
+    let version = crd["spec"]["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .find(|v| v["storage"] == true)
+        .expect("a storage version")
+        .clone();
+    version["schema"]["openAPIV3Schema"]["properties"]["spec"]["x-kubernetes-validations"]
+        .as_array()
+        .expect("spec rules")
+        .iter()
+        .filter_map(|r| r["rule"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn rendered_target_refs_manifests_validate_for_both_kinds() {
+    let config: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("examples/okta-gateway.json")).expect("read"),
+    )
+    .expect("json");
+    let targets: Vec<render::TargetRef> = [
+        "Gateway/public",
+        "GatewayClass/istio",
+        "Service/reviews",
+        "ServiceEntry/partner-api",
+    ]
+    .iter()
+    .map(|t| t.parse().expect("target"))
+    .collect();
+    for kind in [Kind::WasmPlugin, Kind::TrafficExtension] {
+        let options = Options {
+            kind,
+            image: "127.0.0.1:5000/oidc-gate:1".into(),
+            sha256: Some("0".repeat(64)),
+            namespace: "apps".into(),
+            target_refs: targets.clone(),
+            ..Options::default()
+        };
+        let docs = render::render(&config, &options).expect("render").docs;
+        for d in &docs {
+            assert_valid(d);
+        }
+        let spec = &docs[0]["spec"];
+        assert_eq!(spec["targetRefs"].as_array().map(Vec::len), Some(4));
+        // The CEL rule the schema validator skips: selector and targetRefs exclude each other.
+        let kind_name = docs[0]["kind"].as_str().expect("kind");
+        let rules = crd_spec_rules(kind_name);
+        assert!(
+            rules
+                .iter()
+                .any(|r| r.contains("has(self.selector)") && r.contains("has(self.targetRefs)")),
+            "{kind_name}: {rules:?}"
+        );
+        assert!(spec.get("selector").is_none(), "{spec}");
+        assert!(spec.get("targetRef").is_none(), "{spec}");
+    }
+    // The schema does check targetRefs items: a kind with a space and a missing name fail.
+    let mut bad = render::render(
+        &config,
+        &Options {
+            image: "r/x:1".into(),
+            target_refs: targets,
+            ..Options::default()
+        },
+    )
+    .expect("render")
+    .docs
+    .remove(0);
+    bad["spec"]["targetRefs"] = serde_json::json!([{"group": "x", "kind": "Gate way"}]);
+    assert!(crd_validator("WasmPlugin").iter_errors(&bad).count() >= 2);
+}
+
 #[test]
 fn the_shipped_config_schema_is_the_one_the_types_generate() {
     let shipped: Value = serde_json::from_str(
