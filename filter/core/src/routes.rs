@@ -1,4 +1,5 @@
-//! `api_routes` and `skip_auth_routes`: regular expressions on the request path (without the
+//! `api_routes`, `skip_auth_routes` and `optional_auth_routes`: regular expressions on the
+//! request path (without the
 //! query), compiled once; and the readings of a path, what different upstream servers make of
 //! the same bytes. A skip rule must hold for every reading, so `/public/../admin`,
 //! `/public/%2e%2e/admin` or `/public/..;/admin` cannot borrow a public route's exemption.
@@ -12,6 +13,7 @@ use regex_lite::Regex;
 pub enum RouteError {
     Api(String),
     SkipAuth(String),
+    OptionalAuth(String),
 }
 
 #[derive(Debug, Clone)]
@@ -24,6 +26,8 @@ struct SkipRoute {
 pub struct Routes {
     api: Vec<Regex>,
     skip_auth: Vec<SkipRoute>,
+    /// Where a request without a valid session passes anonymously instead of logging in.
+    optional_auth: Vec<SkipRoute>,
 }
 
 fn compile(pattern: &str) -> Result<Regex, String> {
@@ -31,33 +35,42 @@ fn compile(pattern: &str) -> Result<Regex, String> {
 }
 
 impl Routes {
-    /// `skip_auth` entries are `"<regex>"` or `"<METHOD>=<regex>"`, as OAuth2-Proxy's.
-    pub fn parse(api: Vec<String>, skip_auth: Vec<String>) -> Result<Self, Vec<RouteError>> {
+    /// `skip_auth` and `optional_auth` entries are `"<regex>"` or `"<METHOD>=<regex>"`, as
+    /// OAuth2-Proxy's `skip_auth_routes`.
+    pub fn parse(
+        api: Vec<String>,
+        skip_auth: Vec<String>,
+        optional_auth: Vec<String>,
+    ) -> Result<Self, Vec<RouteError>> {
         let mut errors = Vec::new();
         let api = api
             .iter()
             .filter_map(|p| compile(p).map_err(|e| errors.push(RouteError::Api(e))).ok())
             .collect();
-        let skip_auth = skip_auth
-            .iter()
-            .filter_map(|entry| {
-                let (method, pattern) = match entry.split_once('=') {
-                    Some((m, p)) if !m.is_empty() && m.bytes().all(|b| b.is_ascii_uppercase()) => {
-                        (Some(m.to_string()), p)
-                    }
-                    _ => (None, entry.as_str()),
-                };
-                compile(pattern)
-                    .map(|path| SkipRoute { method, path })
-                    .map_err(|e| errors.push(RouteError::SkipAuth(e)))
-                    .ok()
-            })
-            .collect();
+        let skip_auth = method_routes(&skip_auth, RouteError::SkipAuth, &mut errors);
+        let optional_auth = method_routes(&optional_auth, RouteError::OptionalAuth, &mut errors);
         if errors.is_empty() {
-            Ok(Self { api, skip_auth })
+            Ok(Self {
+                api,
+                skip_auth,
+                optional_auth,
+            })
         } else {
             Err(errors)
         }
+    }
+
+    /// Whether any optional-login rule is configured (most configurations have none: their
+    /// requests skip the readings).
+    pub fn has_optional_auth(&self) -> bool {
+        !self.optional_auth.is_empty()
+    }
+
+    /// Whether an optional-login rule holds for this reading of a path.
+    pub fn optional_auth(&self, method: &str, reading: &str) -> bool {
+        self.optional_auth
+            .iter()
+            .any(|r| r.method.as_deref().is_none_or(|m| m == method) && r.path.is_match(reading))
     }
 
     pub fn is_api(&self, path: &str) -> bool {
@@ -71,6 +84,29 @@ impl Routes {
             .iter()
             .any(|r| r.method.as_deref().is_none_or(|m| m == method) && r.path.is_match(reading))
     }
+}
+
+/// `"<regex>"` or `"<METHOD>=<regex>"` entries, compiled; each bad one is an error of its option.
+fn method_routes(
+    entries: &[String],
+    error: fn(String) -> RouteError,
+    errors: &mut Vec<RouteError>,
+) -> Vec<SkipRoute> {
+    entries
+        .iter()
+        .filter_map(|entry| {
+            let (method, pattern) = match entry.split_once('=') {
+                Some((m, p)) if !m.is_empty() && m.bytes().all(|b| b.is_ascii_uppercase()) => {
+                    (Some(m.to_string()), p)
+                }
+                _ => (None, entry.as_str()),
+            };
+            compile(pattern)
+                .map(|path| SkipRoute { method, path })
+                .map_err(|e| errors.push(error(e)))
+                .ok()
+        })
+        .collect()
 }
 
 /// The path without query or fragment.
@@ -171,6 +207,7 @@ mod tests {
         let r = Routes::parse(
             api.iter().map(|s| s.to_string()).collect(),
             skip.iter().map(|s| s.to_string()).collect(),
+            Vec::new(),
         );
         r.unwrap_or_default()
     }
@@ -256,7 +293,12 @@ mod tests {
 
     #[test]
     fn invalid_patterns_are_all_reported() {
-        let e = Routes::parse(vec!["(".into()], vec!["GET=[".into(), "ok".into()]).err();
-        assert_eq!(e.map(|e| e.len()), Some(2));
+        let e = Routes::parse(
+            vec!["(".into()],
+            vec!["GET=[".into(), "ok".into()],
+            vec!["(".into()],
+        )
+        .err();
+        assert_eq!(e.map(|e| e.len()), Some(3));
     }
 }

@@ -19,6 +19,7 @@ pub(super) struct RawRules {
     whitelist_domains: Option<Vec<String>>,
     api_routes: Option<Vec<String>>,
     skip_auth_routes: Option<Vec<String>>,
+    optional_auth_routes: Option<Vec<String>>,
     skip_auth_preflight: Option<bool>,
 }
 
@@ -67,12 +68,14 @@ pub(super) fn build(raw: RawRules, providers: &[&str], check: &mut Check) -> Opt
     let routes = Routes::parse(
         raw.api_routes.unwrap_or_default(),
         raw.skip_auth_routes.unwrap_or_default(),
+        raw.optional_auth_routes.unwrap_or_default(),
     )
     .map_err(|errors| {
         for e in errors {
             match e {
                 RouteError::Api(r) => check.fail("api_routes", r),
                 RouteError::SkipAuth(r) => check.fail("skip_auth_routes", r),
+                RouteError::OptionalAuth(r) => check.fail("optional_auth_routes", r),
             }
         }
     })

@@ -183,13 +183,20 @@ impl Gate {
         let Some(app) = rules.provider().map(|p| self.app(p)) else {
             return Decision::Respond(self.reply(req, Outcome::BadRequest(BadRequest::Path)));
         };
-        if app.cfg.bearer.skip_jwt_bearer_tokens {
-            if let Some(token) = bearer_token(req.authorization) {
-                return self.bearer(app, req, token, &rules, ctx, env).of(app.index);
-            }
+        let optional = self
+            .optional_route(req.method, req.path)
+            .then(|| ctx.clone());
+        let bearer =
+            bearer_token(req.authorization).filter(|_| app.cfg.bearer.skip_jwt_bearer_tokens);
+        let d = match bearer {
+            Some(token) => self.bearer(app, req, token, &rules, ctx, env),
+            None => self.with_session(app, req, &cookies, &rules, ctx, env),
+        };
+        match optional {
+            Some(ctx) => self.or_anonymous(d, ctx),
+            None => d,
         }
-        self.with_session(app, req, &cookies, &rules, ctx, env)
-            .of(app.index)
+        .of(app.index)
     }
 
     /// A request whose head cannot be read (see `head`): 400, or 500 when the host's header

@@ -22,6 +22,8 @@ pub enum Outcome {
     Authenticated,
     Public,
     Preflight,
+    /// On an `optional_auth_routes` path, without a valid session: passed without identity.
+    Optional,
     LoginStarted,
     Unauthenticated(SessionError),
     /// A verified bearer token (`skip_jwt_bearer_tokens`).
@@ -179,7 +181,7 @@ impl Outcome {
             Self::BearerRejected(_) => "oidc_gate_bearer_rejected",
             Self::RefreshDeferred(_) => "oidc_gate_refresh_deferred",
             Self::SessionEnded(_) => "oidc_gate_refresh_ended_session",
-            Self::Public | Self::Preflight => "oidc_gate_passed_without_login",
+            Self::Public | Self::Preflight | Self::Optional => "oidc_gate_passed_without_login",
             Self::NotReady
             | Self::NoEntropy
             | Self::BadRequest(_)
@@ -203,6 +205,7 @@ impl Outcome {
             Self::Authenticated => "authenticated",
             Self::Public => "skip_auth",
             Self::Preflight => "cors_preflight",
+            Self::Optional => "optional_auth",
             Self::LoginStarted => "login_started",
             Self::Unauthenticated(e) => e.code(),
             Self::Bearer => "bearer_authenticated",

@@ -25,6 +25,42 @@ impl Gate {
         self.config.rules.policies.access(authority, &judged)
     }
 
+    /// Whether the path is an `optional_auth_routes` one in every reading (as a skip rule must
+    /// be, so no reading of it can borrow the exemption from login).
+    pub(super) fn optional_route(&self, method: &str, path: &str) -> bool {
+        let routes = &self.config.rules.routes;
+        routes.has_optional_auth()
+            && readings(path_only(path))
+                .iter()
+                .all(|r| routes.optional_auth(method, r))
+    }
+
+    /// On an optional-login route: what would have asked for a login (a redirect to the IdP,
+    /// a 401, a 403 of the rules, a refused bearer token) passes without identity instead;
+    /// identity headers are stripped as on any anonymous request.
+    pub(super) fn or_anonymous(&self, d: Decision, ctx: Forwarding) -> Decision {
+        let asks_for_login = |o: &Outcome| {
+            matches!(
+                o,
+                Outcome::LoginStarted
+                    | Outcome::Unauthenticated(_)
+                    | Outcome::Denied(_)
+                    | Outcome::BearerRejected(_)
+            )
+        };
+        match d {
+            Decision::Respond(r) if asks_for_login(&r.outcome) => {
+                self.anonymous(ctx, Outcome::Optional)
+            }
+            // A login through PAR starts with a call-out.
+            Decision::Call(super::Call {
+                then: super::Pending::Par(_),
+                ..
+            }) => self.anonymous(ctx, Outcome::Optional),
+            other => other,
+        }
+    }
+
     /// How the request is cleaned before it goes upstream.
     pub(super) fn forwarding(&self, req: &Request<'_>, cookies: &RequestCookies<'_>) -> Forwarding {
         let ours = |n: &str| self.owns_cookie(n);
