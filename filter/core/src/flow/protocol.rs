@@ -170,7 +170,7 @@ impl Gate {
             }
             Pending::Refresh(p) => {
                 let app = p.app();
-                self.refreshed(*p, result, env).of(app)
+                self.resume_refresh(*p, result, env).of(app)
             }
             Pending::BearerKeys(loader, p) => {
                 let app = p.app();

@@ -119,7 +119,26 @@ impl Gate {
     }
 
     /// The token endpoint answered a refresh.
-    pub(super) fn refreshed(
+    /// A refresh's answer; on an optional-login route, a user the refreshed session no longer
+    /// allows passes without identity instead of getting 403.
+    pub(super) fn resume_refresh(
+        &self,
+        pending: PendingRefresh,
+        result: CallResult<'_>,
+        env: &mut Env<'_>,
+    ) -> Decision {
+        let origin = &pending.origin;
+        let optional = self
+            .optional_route(&origin.method, &origin.path)
+            .then(|| pending.ctx.clone());
+        let d = self.refreshed(pending, result, env);
+        match optional {
+            Some(ctx) => self.or_anonymous(d, ctx),
+            None => d,
+        }
+    }
+
+    fn refreshed(
         &self,
         pending: PendingRefresh,
         result: CallResult<'_>,
@@ -222,6 +241,11 @@ impl Gate {
         let req = pending.origin.request();
         let old = pending.old_session_cookies.iter().map(String::as_str);
         let cleared: Vec<String> = self.clear_cookies(old, &pending.origin.host).collect();
+        // On an optional-login route the request goes on without identity, as without a session.
+        if self.optional_route(&pending.origin.method, &pending.origin.path) {
+            let ctx = pending.ctx.clone();
+            return self.anonymous(ctx, Outcome::Optional).with_cookies(cleared);
+        }
         if pending.origin.api {
             let r = self.reply(&req, Outcome::SessionEnded(e));
             return Decision::Respond(r.with_cookies(cleared));

@@ -78,3 +78,53 @@ fn a_bad_optional_route_is_reported_with_its_key() {
         "{ps:?}"
     );
 }
+
+#[test]
+fn on_an_optional_route_a_session_ended_or_denied_at_its_refresh_passes_anonymously() {
+    let with = |extra: serde_json::Value| {
+        let mut v = minimal();
+        v["optional_auth_routes"] = json!(["^/blog/"]);
+        v["cookie_refresh"] = json!("1h");
+        v["allowed_groups"] = json!(["admins"]);
+        if let (Some(m), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+            m.extend(e.clone());
+        }
+        world_with(v)
+    };
+    // The refresh a request to the optional route makes.
+    let refresh_on_blog = |w: &mut World, now: UnixTime| match w.decide_at("/blog/x", HTML, now) {
+        Decision::Call(Call {
+            then: Pending::Refresh(p),
+            ..
+        }) => p,
+        other => unreachable!("{other:?}"),
+    };
+    // Refused for good: the dead session's cookies are cleared, no login starts.
+    let mut w = with(json!({}));
+    w.login_with_refresh_token();
+    let pending = refresh_on_blog(&mut w, NOW + 7200);
+    let refused = CallResult::status(400, br#"{"error":"invalid_grant"}"#);
+    let Decision::Forward(f) = w.resume(Pending::Refresh(pending), refused, NOW + 7200) else {
+        unreachable!()
+    };
+    assert_eq!(f.outcome, Outcome::Optional);
+    assert!(f
+        .set_cookies
+        .iter()
+        .any(|c| c.starts_with("_oauth2_proxy=;")));
+    // Refreshed without the group: anonymous, not 403.
+    let mut w = with(json!({}));
+    w.login_with_refresh_token();
+    let pending = refresh_on_blog(&mut w, NOW + 3600);
+    let body = w.refresh_body(json!(["everyone"]));
+    let d = w.resume(
+        Pending::Refresh(pending),
+        CallResult::ok(body.as_bytes()),
+        NOW + 3600,
+    );
+    let Decision::Forward(f) = d else {
+        unreachable!("{d:?}")
+    };
+    assert_eq!(f.outcome, Outcome::Optional);
+    assert_eq!(f.plan.value("x-auth-request-user"), None);
+}
