@@ -166,9 +166,39 @@ pub fn verify_id_token(
     keys: &KeySet,
     check: &IdTokenCheck<'_>,
 ) -> Result<Claims, VerifyError> {
-    // Step 6/7: the algorithm must be asymmetric and advertised by the provider.
     let header = header(token)?;
-    let alg = match header.alg.as_str() {
+    let alg = allowed_algorithm(&header.alg, check)?;
+    let claims = signed_claims(token, keys, header.kid.as_deref(), alg, check)?;
+    // Step 2: iss exactly the configured issuer.
+    if claims.issuer.as_deref() != Some(check.issuer) {
+        return Err(VerifyError::IssuerMismatch);
+    }
+    check_audience(&claims, check)?;
+    let expires_at = claims
+        .expires_at
+        .ok_or(VerifyError::MissingExpiry)?
+        .as_secs();
+    let issued_at = match claims.issued_at {
+        Some(t) => t.as_secs(),
+        None if check.bearer => 0,
+        None => return Err(VerifyError::MissingIssuedAt),
+    };
+    check_nonce(claims.nonce.as_deref(), check.nonce)?;
+    let subject = claims
+        .subject
+        .filter(|s| !s.is_empty())
+        .ok_or(VerifyError::MissingSubject)?;
+    Ok(Claims {
+        subject,
+        expires_at,
+        issued_at,
+        other: claims.custom,
+    })
+}
+
+/// Step 6/7: the algorithm must be asymmetric and advertised by the provider.
+fn allowed_algorithm(name: &str, check: &IdTokenCheck<'_>) -> Result<Algorithm, VerifyError> {
+    let alg = match name {
         "none" | "None" | "NONE" => return Err(VerifyError::AlgorithmNone),
         a if a.starts_with("HS") => return Err(VerifyError::SymmetricAlgorithm),
         a => Algorithm::from_name(a).ok_or(VerifyError::UnsupportedAlgorithm)?,
@@ -176,15 +206,25 @@ pub fn verify_id_token(
     if !check.allowed.contains(&alg) {
         return Err(VerifyError::AlgorithmNotAllowed);
     }
+    Ok(alg)
+}
 
-    // Signature, and exp/nbf/iat against the injected clock with the skew allowance (step 9, 10).
+/// The signature by one of the candidate keys, and exp/nbf/iat against the injected clock with
+/// the skew allowance (steps 9, 10).
+fn signed_claims(
+    token: &str,
+    keys: &KeySet,
+    kid: Option<&str>,
+    alg: Algorithm,
+    check: &IdTokenCheck<'_>,
+) -> Result<JWTClaims<Map<String, Value>>, VerifyError> {
     let options = || VerificationOptions {
         artificial_time: Some(JwtDuration::from_secs(check.now)),
         time_tolerance: Some(JwtDuration::from_secs(check.skew_secs)),
         ..VerificationOptions::default()
     };
     let mut result = Err(VerifyError::UnknownKey);
-    for verifier in keys.candidates(header.kid.as_deref(), alg) {
+    for verifier in keys.candidates(kid, alg) {
         result = verifier
             .verify::<Map<String, Value>>(token, options())
             .map_err(|e| from_jwt_error(&e));
@@ -192,13 +232,15 @@ pub fn verify_id_token(
             break;
         }
     }
-    let claims: JWTClaims<Map<String, Value>> = result?;
+    result
+}
 
-    // Step 2: iss exactly the configured issuer.
-    if claims.issuer.as_deref() != Some(check.issuer) {
-        return Err(VerifyError::IssuerMismatch);
-    }
-    // Step 3: aud contains client_id; step 4/5: with several audiences, azp must be the client.
+/// Step 3: aud contains client_id; step 4/5: with several audiences, azp must be the client
+/// (an ID token's rule; a bearer access token's `azp` is another client's).
+fn check_audience(
+    claims: &JWTClaims<Map<String, Value>>,
+    check: &IdTokenCheck<'_>,
+) -> Result<(), VerifyError> {
     let audiences: HashSet<String> = claims
         .audiences
         .clone()
@@ -213,34 +255,21 @@ pub fn verify_id_token(
     {
         return Err(VerifyError::AuthorizedPartyMismatch);
     }
-    let expires_at = claims
-        .expires_at
-        .ok_or(VerifyError::MissingExpiry)?
-        .as_secs();
-    let issued_at = match claims.issued_at {
-        Some(t) => t.as_secs(),
-        None if check.bearer => 0,
-        None => return Err(VerifyError::MissingIssuedAt),
+    Ok(())
+}
+
+/// Step 11: the nonce sent in the authentication request, compared in constant time.
+fn check_nonce(got: Option<&str>, expected: Option<&str>) -> Result<(), VerifyError> {
+    let Some(expected) = expected else {
+        return Ok(());
     };
-    // Step 11: the nonce sent in the authentication request.
-    if let Some(expected) = check.nonce {
-        let ok = claims.nonce.as_deref().is_some_and(|n| {
-            subtle::ConstantTimeEq::ct_eq(n.as_bytes(), expected.as_bytes()).into()
-        });
-        if !ok {
-            return Err(VerifyError::NonceMismatch);
-        }
+    let ok = got
+        .is_some_and(|n| subtle::ConstantTimeEq::ct_eq(n.as_bytes(), expected.as_bytes()).into());
+    if ok {
+        Ok(())
+    } else {
+        Err(VerifyError::NonceMismatch)
     }
-    let subject = claims
-        .subject
-        .filter(|s| !s.is_empty())
-        .ok_or(VerifyError::MissingSubject)?;
-    Ok(Claims {
-        subject,
-        expires_at,
-        issued_at,
-        other: claims.custom,
-    })
 }
 
 #[cfg(test)]
