@@ -21,7 +21,6 @@ use crate::metrics;
 use crate::stream::Stream;
 use crate::waiting::Waiting;
 
-/// How often the root context asks the core whether a fetch is due.
 /// This VM's provider metadata, shared by the root context (ticks) and the requests (which
 /// read keys and, on an unknown `kid`, refetch them).
 pub type SharedProviders = Rc<RefCell<Providers>>;
