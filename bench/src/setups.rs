@@ -93,6 +93,7 @@ fn session_cookie(config: &Value) -> String {
         created_at: t,
         expires_at: t + 3600,
         refreshed_at: t,
+        active_at: t,
         tokens_expire_at: Some(t + 3600),
         id_token: None,
         access_token: None,

@@ -62,6 +62,7 @@ fn session() -> Session {
         created_at: NOW,
         expires_at: NOW + 3600,
         refreshed_at: NOW,
+        active_at: NOW,
         tokens_expire_at: Some(NOW + 3600),
         id_token: None,
         access_token: None,

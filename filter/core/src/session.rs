@@ -54,6 +54,10 @@ pub struct Session {
     /// When the tokens were last obtained (login or refresh); `cookie_refresh` counts from here.
     #[serde(rename = "r", default)]
     pub refreshed_at: UnixTime,
+    /// When a request last carried the session, as recorded (see `Idle`): at most one
+    /// re-issue step behind the real last request.
+    #[serde(rename = "a", default)]
+    pub active_at: UnixTime,
     /// When the IdP's tokens expire (`expires_in`, else the ID token's `exp`).
     #[serde(rename = "te", default, skip_serializing_if = "Option::is_none")]
     pub tokens_expire_at: Option<UnixTime>,
@@ -65,6 +69,47 @@ pub struct Session {
     pub refresh_token: Option<RefreshToken>,
 }
 
+impl Session {
+    /// The last activity on record: a login and a refresh count (sessions sealed before the
+    /// record was kept have only those).
+    pub fn last_active(&self) -> UnixTime {
+        self.active_at.max(self.refreshed_at).max(self.created_at)
+    }
+}
+
+/// `session_idle_timeout`, stateless: the sealed session carries its last activity, and is
+/// re-issued with a newer one only once that is older than `step` (a tenth of the timeout, at
+/// most five minutes), so an active user does not get a `Set-Cookie` on every response. A
+/// session therefore ends between `timeout - step` and `timeout` after its last request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Idle {
+    timeout: UnixTime,
+    step: UnixTime,
+}
+
+/// The longest a recorded activity may lag behind.
+const MAX_IDLE_STEP: UnixTime = 300;
+
+impl Idle {
+    pub fn new(timeout: std::time::Duration) -> Self {
+        let timeout = timeout.as_secs().max(1);
+        Self {
+            timeout,
+            step: (timeout / 10).clamp(1, MAX_IDLE_STEP),
+        }
+    }
+
+    /// No request for the whole timeout.
+    pub fn ended(&self, session: &Session, now: UnixTime) -> bool {
+        now >= session.last_active().saturating_add(self.timeout)
+    }
+
+    /// The recorded activity is a step old: time to re-issue the cookie with `now`.
+    pub fn touch_due(&self, session: &Session, now: UnixTime) -> bool {
+        now >= session.last_active().saturating_add(self.step)
+    }
+}
+
 /// Why no session was read. All mean "not signed in"; the variant is for the log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionError {
@@ -72,6 +117,8 @@ pub enum SessionError {
     /// Tampered, sealed with another secret, or not ours at all.
     Unreadable,
     Expired,
+    /// No request carried it for `session_idle_timeout`.
+    Idle,
 }
 
 impl SessionError {
@@ -80,6 +127,7 @@ impl SessionError {
             Self::Absent => "no_session",
             Self::Unreadable => "session_unreadable",
             Self::Expired => "session_expired",
+            Self::Idle => "session_idle",
         }
     }
 }
@@ -101,6 +149,7 @@ pub struct SessionCodec {
     /// Sessions opened with these very keys, by their sealed value: a codec lives as long as its
     /// configuration, so new secrets start an empty cache.
     opened: RefCell<BoundedCache<Opened>>,
+    idle: Option<Idle>,
 }
 
 impl SessionCodec {
@@ -111,7 +160,19 @@ impl SessionCodec {
             sealers,
             name,
             opened: RefCell::new(BoundedCache::new(cache_size, MAX_CACHED_COOKIE)),
+            idle: None,
         }
+    }
+
+    /// Sessions end after this long without a request.
+    pub fn with_idle_timeout(mut self, timeout: Option<std::time::Duration>) -> Self {
+        self.idle = timeout.map(Idle::new);
+        self
+    }
+
+    /// Whether the session's recorded activity should be renewed on this response.
+    pub fn touch_due(&self, session: &Session, now: UnixTime) -> bool {
+        self.idle.is_some_and(|idle| idle.touch_due(session, now))
     }
 
     pub fn name(&self) -> &str {
@@ -208,7 +269,7 @@ impl SessionCodec {
         for sealed in &candidates {
             match self.open(sealed, now) {
                 Ok(opened) => return Ok(opened),
-                Err(SessionError::Expired) => why = SessionError::Expired,
+                Err(e @ (SessionError::Expired | SessionError::Idle)) => why = e,
                 Err(_) => {}
             }
         }
@@ -231,13 +292,17 @@ impl SessionCodec {
                 opened
             }
         };
-        if opened.session.expires_at <= now {
-            if let Ok(mut cache) = self.opened.try_borrow_mut() {
-                cache.remove(sealed.as_bytes());
-            }
-            return Err(SessionError::Expired);
+        let ended = if opened.session.expires_at <= now {
+            SessionError::Expired
+        } else if self.idle.is_some_and(|i| i.ended(&opened.session, now)) {
+            SessionError::Idle
+        } else {
+            return Ok(opened);
+        };
+        if let Ok(mut cache) = self.opened.try_borrow_mut() {
+            cache.remove(sealed.as_bytes());
         }
-        Ok(opened)
+        Err(ended)
     }
 
     fn unseal(&self, sealed: &str) -> Result<Opened, SessionError> {
@@ -293,6 +358,7 @@ pub(crate) mod tests {
             created_at: now,
             expires_at: now + 3600,
             refreshed_at: now,
+            active_at: now,
             tokens_expire_at: Some(now + 600),
             id_token: None,
             access_token: None,
@@ -320,6 +386,19 @@ pub(crate) mod tests {
                 .map(|o| o.session),
             Ok(Rc::new(s))
         );
+    }
+
+    #[test]
+    fn the_idle_step_is_a_tenth_of_the_timeout_between_one_second_and_five_minutes() {
+        let step = |secs| Idle::new(std::time::Duration::from_secs(secs)).step;
+        assert_eq!(
+            (step(5), step(100), step(7200), step(86400)),
+            (1, 10, 300, 300)
+        );
+        let idle = Idle::new(std::time::Duration::from_secs(100));
+        let s = alice(1000);
+        assert!(!idle.ended(&s, 1099) && idle.ended(&s, 1100));
+        assert!(!idle.touch_due(&s, 1009) && idle.touch_due(&s, 1010));
     }
 
     /// A codec of the same cookie name with another secret.

@@ -23,6 +23,7 @@ pub(super) struct RawCookies {
     cookie_httponly: Option<bool>,
     cookie_samesite: Option<String>,
     cookie_expire: Option<String>,
+    session_idle_timeout: Option<String>,
     session_cache_size: Option<usize>,
 }
 
@@ -60,6 +61,9 @@ pub struct CookieSettings {
     pub httponly: bool,
     pub samesite: SameSite,
     pub expire: Duration,
+    /// `session_idle_timeout`: a session that carried no request for this long ends (`None`:
+    /// off).
+    pub idle_timeout: Option<Duration>,
     pub secret: CookieSecret,
     /// Secrets that still open cookies (rotation); sessions they open are re-issued.
     pub previous_secrets: Vec<CookieSecret>,
@@ -119,6 +123,14 @@ pub(super) fn build(
     if expire.is_zero() {
         check.fail("cookie_expire", "must be greater than 0");
     }
+    let idle_timeout = check.duration(
+        "session_idle_timeout",
+        raw.session_idle_timeout,
+        Duration::ZERO,
+    );
+    if !idle_timeout.is_zero() && idle_timeout < Duration::from_secs(1) {
+        check.fail("session_idle_timeout", "must be 0 (off) or at least 1s");
+    }
     let session_cache_size = raw.session_cache_size.unwrap_or(DEFAULT_SESSION_CACHE);
     if session_cache_size > MAX_SESSION_CACHE {
         check.fail(
@@ -134,6 +146,7 @@ pub(super) fn build(
         httponly: raw.cookie_httponly.unwrap_or(true),
         samesite,
         expire,
+        idle_timeout: (!idle_timeout.is_zero()).then_some(idle_timeout),
         secret: secret?,
         previous_secrets,
         session_cache_size,
@@ -230,6 +243,8 @@ mod tests {
         let cases: Vec<(&str, serde_json::Value, &str)> = vec![
             ("cookie_expire", json!("7d"), "unknown unit"),
             ("cookie_expire", json!("0"), "greater than 0"),
+            ("session_idle_timeout", json!("500ms"), "at least 1s"),
+            ("session_idle_timeout", json!("15 minutes"), "unknown unit"),
             (
                 "cookie_samesite",
                 json!("sometimes"),

@@ -104,7 +104,8 @@ impl Gate {
                     previous,
                     name,
                     config.cookie.session_cache_size,
-                ),
+                )
+                .with_idle_timeout(config.cookie.idle_timeout),
                 bearer_cache: RefCell::new(BearerCache::default()),
             }
         });
@@ -114,7 +115,8 @@ impl Gate {
             App {
                 index: 0,
                 cfg: config.default_provider().clone(),
-                sessions: SessionCodec::new(current, previous, config.cookie.name.clone(), 0),
+                sessions: SessionCodec::new(current, previous, config.cookie.name.clone(), 0)
+                    .with_idle_timeout(config.cookie.idle_timeout),
                 bearer_cache: RefCell::new(BearerCache::default()),
             }
         });

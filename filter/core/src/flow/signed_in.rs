@@ -110,10 +110,15 @@ impl Gate {
                 return self.start_login(app, req, cookies, (return_to, None), env);
             }
         };
-        let session = opened.session;
-        // Read with a previous cookie_secret: re-issue it with the current one.
+        let mut session = opened.session;
+        // Read with a previous cookie_secret: re-issued with the current one. Its recorded
+        // activity a step old (`session_idle_timeout`): re-issued with this request's time.
         let mut set_cookies = Vec::new();
-        if opened.stale_key {
+        let touch = app.sessions.touch_due(&session, env.now.secs());
+        if opened.stale_key || touch {
+            if touch {
+                Rc::make_mut(&mut session).active_at = env.now.secs();
+            }
             let old: Vec<String> = app.sessions.present(cookies).map(str::to_string).collect();
             match self.session_cookies(app, &session, &old, req.authority, env.rng) {
                 Ok(c) => set_cookies = c,

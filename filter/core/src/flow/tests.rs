@@ -1563,6 +1563,7 @@ fn the_metric_names_the_same_reason_as_the_log_code() {
 
 mod checks;
 mod client_keys;
+mod idle;
 mod optional;
 mod par;
 mod protocol;

@@ -196,6 +196,7 @@ impl Gate {
             created_at: now,
             expires_at: now.saturating_add(self.config.cookie.expire.as_secs()),
             refreshed_at: now,
+            active_at: now,
             tokens_expire_at: None,
             id_token: None,
             access_token: None,
@@ -264,6 +265,8 @@ impl Gate {
             s.refresh_token = tokens.refresh_token.clone();
         }
         s.refreshed_at = now;
+        // A login or a refresh is made for a request: activity.
+        s.active_at = now;
         Ok(())
     }
 }
