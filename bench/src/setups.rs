@@ -90,6 +90,7 @@ fn session_cookie(config: &Value) -> String {
         groups: vec!["admins".into(), "everyone".into()],
         preferred_username: "alice".into(),
         claims: Default::default(),
+        rule_claims: Default::default(),
         created_at: t,
         expires_at: t + 3600,
         refreshed_at: t,

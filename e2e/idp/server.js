@@ -66,6 +66,12 @@ for (const u of config.users || []) {
   users.set(u.username, { ...u, sub: String(u.sub ?? u.username), groups: Array.isArray(u.groups) ? [...u.groups] : [] });
 }
 const userBySub = (sub) => [...users.values()].find((u) => u.sub === sub);
+// Claims left out of ID tokens (still at the userinfo endpoint): what Okta's org authorization
+// server and group-claim filters do ("thin" ID tokens).
+const ID_TOKEN_OMITS = Array.isArray(config.id_token_omits) ? config.id_token_omits.map(String) : [];
+// When set (POST /__test/userinfo-sub), the userinfo endpoint answers for this `sub`: a
+// provider answering for another user.
+let userinfoSub;
 
 function normalizeIssuerPath(p) {
   let s = String(p || '');
@@ -268,7 +274,8 @@ function makeProvider() {
     claims: {
       // groups is part of the openid claim set so it is in every ID token (Okta: a groups
       // claim rule); it can also be asked for alone with the `groups` scope.
-      openid: ['sub', 'groups'],
+      // realm_access (Keycloak's roles) likewise, for users that have roles.
+      openid: ['sub', 'groups', 'realm_access'],
       email: ['email', 'email_verified'],
       profile: ['name', 'preferred_username'],
       groups: ['groups'],
@@ -340,6 +347,7 @@ function makeProvider() {
         const u = userBySub(token.accountId);
         if (u) {
           extra.groups = [...u.groups];
+          if (Array.isArray(u.roles)) extra.realm_access = { roles: [...u.roles] };
           // Okta custom claims: the user's email and whether it is verified, for APIs.
           if (u.email !== undefined) extra.email = u.email;
           if (u.email_verified !== undefined) extra.email_verified = u.email_verified;
@@ -352,7 +360,7 @@ function makeProvider() {
       if (!u) return undefined;
       return {
         accountId: u.sub,
-        async claims() {
+        async claims(use) {
           // read at token time, so POST /__test/groups changes later (refreshed) tokens
           const cur = userBySub(sub) || u;
           const claims = { sub: cur.sub, groups: [...cur.groups] };
@@ -360,6 +368,12 @@ function makeProvider() {
             if (cur[k] !== undefined) claims[k] = cur[k];
           }
           if (claims.preferred_username === undefined) claims.preferred_username = cur.username;
+          // Keycloak-style nested roles, for users that have them.
+          if (Array.isArray(cur.roles)) claims.realm_access = { roles: [...cur.roles] };
+          if (use === 'id_token') {
+            for (const k of ID_TOKEN_OMITS) delete claims[k];
+          }
+          if (use === 'userinfo' && userinfoSub !== undefined) claims.sub = userinfoSub;
           return claims;
         },
       };
@@ -683,12 +697,23 @@ async function handleTest(req, res, url) {
       const body = await readJson(req);
       const user = users.get(body.username);
       if (!user) return sendJson(res, 404, { error: 'unknown user' });
-      if (!Array.isArray(body.groups) || !body.groups.every((g) => typeof g === 'string')) {
+      const strings = (v) => Array.isArray(v) && v.every((g) => typeof g === 'string');
+      if (body.groups !== undefined && !strings(body.groups)) {
         return sendJson(res, 400, { error: 'groups must be an array of strings' });
       }
-      user.groups = [...body.groups];
-      log(`groups of ${user.username} set to ${JSON.stringify(user.groups)}`);
-      return sendJson(res, 200, { username: user.username, sub: user.sub, groups: user.groups });
+      if (body.roles !== undefined && !strings(body.roles)) {
+        return sendJson(res, 400, { error: 'roles must be an array of strings' });
+      }
+      if (body.groups !== undefined) user.groups = [...body.groups];
+      if (body.roles !== undefined) user.roles = [...body.roles];
+      log(`groups of ${user.username} set to ${JSON.stringify(user.groups)}, roles to ${JSON.stringify(user.roles)}`);
+      return sendJson(res, 200, { username: user.username, sub: user.sub, groups: user.groups, roles: user.roles });
+    }
+    case 'POST /__test/userinfo-sub': {
+      const body = await readJson(req);
+      userinfoSub = typeof body.sub === 'string' ? body.sub : undefined;
+      log(`userinfo answers for sub ${userinfoSub ?? '(the token\'s)'}`);
+      return sendJson(res, 200, { sub: userinfoSub ?? null });
     }
     case 'POST /__test/sign': {
       // A JWT with these claims, signed with the current RSA key: what a broken or compromised

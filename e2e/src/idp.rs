@@ -185,6 +185,20 @@ impl Idp {
         );
     }
 
+    /// The user's Keycloak-style roles (`realm_access.roles` in its tokens from now on).
+    pub fn set_roles(&self, username: &str, roles: &[&str]) {
+        self.admin(
+            "POST",
+            "/__test/groups",
+            Some(json!({"username": username, "roles": roles})),
+        );
+    }
+
+    /// Makes the userinfo endpoint answer for `sub` (`None`: for the token's user again).
+    pub fn set_userinfo_sub(&self, sub: Option<&str>) {
+        self.admin("POST", "/__test/userinfo-sub", Some(json!({ "sub": sub })));
+    }
+
     /// A JWT with `claims`, signed with the provider's current key (what a broken provider
     /// could send).
     pub fn sign(&self, claims: &Value) -> String {

@@ -43,6 +43,7 @@ fn option_for(flag: &str) -> Option<(&'static str, Shape)> {
         "cookie-refresh" => ("cookie_refresh", Text),
         "email-domain" | "email-domains" => ("email_domains", List),
         "allowed-group" | "allowed-groups" => ("allowed_groups", List),
+        "allowed-role" | "allowed-roles" => ("allowed_roles", List),
         "oidc-email-claim" => ("oidc_email_claim", Text),
         "oidc-groups-claim" => ("oidc_groups_claim", Text),
         "user-id-claim" => ("user_id_claim", Text),
@@ -157,7 +158,12 @@ pub struct App<'a> {
 }
 
 /// The authorization options a policy carries per host.
-const RULE_OPTIONS: [&str; 3] = ["email_domains", "allowed_emails", "allowed_groups"];
+const RULE_OPTIONS: [&str; 4] = [
+    "email_domains",
+    "allowed_emails",
+    "allowed_groups",
+    "allowed_roles",
+];
 const DEFAULT_PROVIDER: &str = "default";
 const MAX_ID_LEN: usize = 32;
 
@@ -487,6 +493,7 @@ extraArgs:
   provider: oidc
   oidc-issuer-url: https://dev-123456.okta.com/oauth2/finance
   allowed-group: finance
+  allowed-role: billing:viewer
   cookie-refresh: 30m
   cookie-secure: true
   cookie-samesite: strict
@@ -537,7 +544,7 @@ extraArgs:
                 {"hosts": ["grafana.example.com"], "allowed_groups": ["admins"], "email_domains": ["*"]},
                 // The top level's email_domains are written out rather than inherited.
                 {"hosts": ["finance.example.com", "pay.example.com"], "provider": "finance-app",
-                 "allowed_groups": ["finance"], "email_domains": ["*"]},
+                 "allowed_groups": ["finance"], "allowed_roles": ["billing:viewer"], "email_domains": ["*"]},
             ])
         );
         let mut names: Vec<&str> = m.secrets.iter().map(|(n, _)| n.as_str()).collect();

@@ -59,6 +59,7 @@ fn session() -> Session {
         groups: vec!["admins".into(), "everyone".into()],
         preferred_username: "alice".into(),
         claims: Default::default(),
+        rule_claims: Default::default(),
         created_at: NOW,
         expires_at: NOW + 3600,
         refreshed_at: NOW,

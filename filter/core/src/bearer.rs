@@ -11,10 +11,9 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use crate::cache::BoundedCache;
-use crate::config::ClaimNames;
 use crate::env::UnixTime;
 use crate::flow::CLOCK_SKEW_SECS;
-use crate::identity::{claim_values, Identity};
+use crate::identity::{ClaimReading, Identity, RuleClaims};
 use crate::jwt::{verify_id_token, IdTokenCheck, VerifyError};
 use crate::provider::Provider;
 
@@ -62,6 +61,8 @@ pub struct BearerIdentity {
     pub preferred_username: String,
     pub email_verified: Option<bool>,
     pub claims: BTreeMap<String, String>,
+    /// Values of the claims the authorization rules read.
+    pub rule_claims: RuleClaims,
     pub expires_at: UnixTime,
 }
 
@@ -109,8 +110,7 @@ fn unverified_issuer(token: &str) -> Option<(String, Vec<String>)> {
 pub fn verify_bearer(
     token: &str,
     issuers: &[TrustedIssuer<'_>],
-    names: &ClaimNames,
-    claim_headers: &[String],
+    reading: &ClaimReading<'_>,
     now: UnixTime,
 ) -> Result<BearerIdentity, BearerError> {
     if token.split('.').count() != 3 {
@@ -149,18 +149,16 @@ pub fn verify_bearer(
         };
         match verify_id_token(token, &provider.keys, &check) {
             Ok(claims) => {
-                let id = Identity::from_claims(&claims.subject, &claims.other, names);
+                let id = Identity::from_claims(&claims.subject, &claims.other, reading.names);
+                let (header_claims, rule_claims) = reading.values(&claims.subject, &claims.other);
                 return Ok(BearerIdentity {
                     user: id.user,
                     email: id.email,
                     groups: id.groups,
                     preferred_username: id.preferred_username,
                     email_verified: id.email_verified,
-                    claims: claim_values(
-                        &claims.other,
-                        &claims.subject,
-                        claim_headers.iter().map(String::as_str),
-                    ),
+                    claims: header_claims,
+                    rule_claims,
                     expires_at: claims.expires_at,
                 });
             }
@@ -218,15 +216,21 @@ impl BearerCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::claims::ClaimPath;
+    use crate::config::ClaimNames;
     use crate::jwt::verify::testing::{forge, TestIdp, CLIENT_ID, ISSUER, NOW};
     use crate::provider::tests::loaded;
     use serde_json::json;
 
+    fn path(p: &str) -> ClaimPath {
+        ClaimPath::parse(p).unwrap_or_else(|e| unreachable!("{e}"))
+    }
+
     fn names() -> ClaimNames {
         ClaimNames {
-            email: "email".into(),
-            groups: "groups".into(),
-            user_id: "sub".into(),
+            email: path("email"),
+            groups: path("groups"),
+            user_id: path("sub"),
         }
     }
 
@@ -249,30 +253,34 @@ mod tests {
     fn access_tokens_verify_for_their_audience_and_each_rejection_is_named() {
         let idp = TestIdp::new();
         let provider = loaded(&idp);
-        let issuers = [
-            TrustedIssuer {
-                issuer: ISSUER,
-                audience: CLIENT_ID,
-                provider: Some(&provider),
-                loader: 0,
-            },
-            TrustedIssuer {
-                issuer: ISSUER,
-                audience: "api://default",
-                provider: Some(&provider),
-                loader: 0,
-            },
-        ];
-        let v = |t: &str| verify_bearer(t, &issuers, &names(), &["team".to_string()], NOW);
+        let issuers = [CLIENT_ID, "api://default"].map(|audience| TrustedIssuer {
+            issuer: ISSUER,
+            audience,
+            provider: Some(&provider),
+            loader: 0,
+        });
+        let (names, headers, rules) = reading_parts();
+        let reading = ClaimReading {
+            names: &names,
+            headers: &headers,
+            rules: &rules,
+        };
+        let v = |t: &str| verify_bearer(t, &issuers, &reading, NOW);
         let ok = v(&access_token(
             &idp,
             "api://default",
-            json!({"team": "core"}),
+            json!({"team": "core", "realm_access": {"roles": ["admin"]}}),
         ));
         assert_eq!(
             ok.as_ref()
                 .map(|i| (i.user.as_str(), i.claims.get("team").map(String::as_str))),
             Ok(("00u-alice", Some("core")))
+        );
+        assert_eq!(
+            ok.map(|i| i.rule_claims)
+                .unwrap_or_default()
+                .get("realm_access.roles"),
+            Some(&vec!["admin".to_string()])
         );
         assert!(v(&access_token(&idp, CLIENT_ID, json!({}))).is_ok());
         assert_eq!(
@@ -317,6 +325,26 @@ mod tests {
         assert_eq!(v(&stranger).err(), Some(BearerError::UnknownIssuer));
         assert_eq!(v("opaque-token").err(), Some(BearerError::NotJwt));
         assert_eq!(v("a.b.c").err(), Some(BearerError::NotJwt));
+    }
+
+    /// A header claim and a rule claim, as `claim_headers` and `allowed_claims` configure them.
+    fn reading_parts() -> (ClaimNames, [(String, ClaimPath); 1], [ClaimPath; 1]) {
+        (
+            names(),
+            [("x-team".to_string(), path("team"))],
+            [path("realm_access.roles")],
+        )
+    }
+
+    #[test]
+    fn a_token_of_an_issuer_whose_keys_are_not_loaded_is_not_ready() {
+        let idp = TestIdp::new();
+        let (names, headers, rules) = reading_parts();
+        let reading = ClaimReading {
+            names: &names,
+            headers: &headers,
+            rules: &rules,
+        };
         let not_loaded = [TrustedIssuer {
             issuer: ISSUER,
             audience: CLIENT_ID,
@@ -325,7 +353,7 @@ mod tests {
         }];
         let t = access_token(&idp, CLIENT_ID, json!({}));
         assert_eq!(
-            verify_bearer(&t, &not_loaded, &names(), &[], NOW).err(),
+            verify_bearer(&t, &not_loaded, &reading, NOW).err(),
             Some(BearerError::NotReady)
         );
     }
@@ -340,6 +368,7 @@ mod tests {
             preferred_username: String::new(),
             email_verified: None,
             claims: BTreeMap::new(),
+            rule_claims: RuleClaims::new(),
             expires_at: exp,
         };
         cache.insert("t1", id(100));

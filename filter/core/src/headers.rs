@@ -271,7 +271,7 @@ pub fn plan_identity(
         }
     }
     for (header, claim) in &config.headers.claim_headers {
-        if let Some(v) = who.claims.get(claim) {
+        if let Some(v) = who.claims.get(claim.as_str()) {
             set.push((Cow::Owned(header.clone()), header_value(v)));
         }
     }

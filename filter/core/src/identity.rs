@@ -1,9 +1,18 @@
-//! Turning verified ID-token claims into the identity the session carries, with the configured
-//! claim names (`user_id_claim`, `oidc_email_claim`, `oidc_groups_claim`).
+//! Turning verified token claims into the identity the session or a bearer token carries: the
+//! configured claims (`user_id_claim`, `oidc_email_claim`, `oidc_groups_claim`, each a name or a
+//! dotted path), the values `claim_headers` sends and those `allowed_claims` rules compare.
+
+use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+use crate::claims::{strings, ClaimPath};
 use crate::config::ClaimNames;
+
+/// The values of the claims the authorization rules read, by path (`allowed_claims`,
+/// `allowed_roles`). A path the rules read that is missing from the token is recorded as no
+/// values, so a session can tell "no such claim" from "not recorded".
+pub type RuleClaims = BTreeMap<String, Vec<String>>;
 
 /// The identity of a signed-in user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,11 +24,11 @@ pub struct Identity {
     pub preferred_username: String,
 }
 
-fn string_claim(claims: &Map<String, Value>, subject: &str, name: &str) -> Option<String> {
-    if name == "sub" {
+fn string_claim(claims: &Map<String, Value>, subject: &str, name: &ClaimPath) -> Option<String> {
+    if name.as_str() == "sub" {
         return Some(subject.to_string());
     }
-    match claims.get(name)? {
+    match name.find(claims)? {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
@@ -37,8 +46,8 @@ fn bool_claim(claims: &Map<String, Value>, name: &str) -> Option<bool> {
 }
 
 /// Groups come as a list of strings, or (some providers) one string.
-fn groups_claim(claims: &Map<String, Value>, name: &str) -> Vec<String> {
-    match claims.get(name) {
+fn groups_claim(claims: &Map<String, Value>, name: &ClaimPath) -> Vec<String> {
+    match name.find(claims) {
         Some(Value::Array(items)) => items
             .iter()
             .filter_map(|v| v.as_str().map(str::to_string))
@@ -57,8 +66,10 @@ impl Identity {
             email,
             email_verified: bool_claim(claims, "email_verified"),
             groups: groups_claim(claims, &names.groups),
-            preferred_username: string_claim(claims, subject, "preferred_username")
-                .unwrap_or_default(),
+            preferred_username: match claims.get("preferred_username") {
+                Some(Value::String(s)) => s.clone(),
+                _ => String::new(),
+            },
         }
     }
 }
@@ -68,11 +79,15 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn path(p: &str) -> ClaimPath {
+        ClaimPath::parse(p).unwrap_or_else(|e| unreachable!("{e}"))
+    }
+
     fn names() -> ClaimNames {
         ClaimNames {
-            email: "email".into(),
-            groups: "groups".into(),
-            user_id: "sub".into(),
+            email: path("email"),
+            groups: path("groups"),
+            user_id: path("sub"),
         }
     }
 
@@ -92,9 +107,9 @@ mod tests {
         assert_eq!(id.groups, vec!["g1", "g2"]);
         assert_eq!(id.preferred_username, "a");
         let custom = ClaimNames {
-            email: "upn".into(),
-            groups: "roles".into(),
-            user_id: "email".into(),
+            email: path("upn"),
+            groups: path("roles"),
+            user_id: path("email"),
         };
         let c = claims(json!({"upn": "b@x.io", "email": "e@x.io", "roles": "admin"}));
         let id = Identity::from_claims("00u2", &c, &custom);
@@ -121,15 +136,15 @@ mod tests {
 
 /// The values of the claims named in `claim_headers`, rendered for a header: strings as they
 /// are, numbers and booleans as text, lists of strings joined with commas. Other shapes are left
-/// out.
+/// out. Kept by the claim's path as configured.
 pub fn claim_values<'a>(
     claims: &Map<String, Value>,
     subject: &str,
-    names: impl Iterator<Item = &'a str>,
-) -> std::collections::BTreeMap<String, String> {
+    names: impl Iterator<Item = &'a ClaimPath>,
+) -> BTreeMap<String, String> {
     names
         .filter_map(|name| {
-            let value = match (name, claims.get(name)) {
+            let value = match (name.as_str(), name.find(claims)) {
                 ("sub", _) => subject.to_string(),
                 (_, Some(Value::String(s))) => s.clone(),
                 (_, Some(Value::Number(n))) => n.to_string(),
@@ -140,7 +155,48 @@ pub fn claim_values<'a>(
                 }
                 _ => return None,
             };
-            Some((name.to_string(), value))
+            Some((name.as_str().to_string(), value))
+        })
+        .collect()
+}
+
+/// What the configuration reads from a verified token: the identity's claims, the claims
+/// `claim_headers` sends and the claims the authorization rules read.
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimReading<'a> {
+    pub names: &'a ClaimNames,
+    pub headers: &'a [(String, ClaimPath)],
+    pub rules: &'a [ClaimPath],
+}
+
+impl ClaimReading<'_> {
+    /// The header values and rule values of a token's claims.
+    pub fn values(
+        &self,
+        subject: &str,
+        claims: &Map<String, Value>,
+    ) -> (BTreeMap<String, String>, RuleClaims) {
+        (
+            claim_values(claims, subject, self.headers.iter().map(|(_, c)| c)),
+            rule_values(claims, subject, self.rules.iter()),
+        )
+    }
+}
+
+/// The values of the claims the authorization rules read (`sub` is the subject).
+pub fn rule_values<'a>(
+    claims: &Map<String, Value>,
+    subject: &str,
+    paths: impl Iterator<Item = &'a ClaimPath>,
+) -> RuleClaims {
+    paths
+        .map(|p| {
+            let values = match (p.as_str(), p.find(claims)) {
+                ("sub", _) => vec![subject.to_string()],
+                (_, Some(v)) => strings(v),
+                (_, None) => Vec::new(),
+            };
+            (p.as_str().to_string(), values)
         })
         .collect()
 }
@@ -154,14 +210,13 @@ mod claim_tests {
     fn claim_values_render_scalars_and_string_lists() {
         let c = json!({"team": "core", "level": 3, "admin": true, "roles": ["a", "b"], "mixed": ["a", 1], "obj": {}});
         let c = c.as_object().cloned().unwrap_or_default();
-        let v = claim_values(
-            &c,
-            "00u1",
-            [
-                "team", "level", "admin", "roles", "mixed", "obj", "missing", "sub",
-            ]
-            .into_iter(),
-        );
+        let paths: Vec<ClaimPath> = [
+            "team", "level", "admin", "roles", "mixed", "obj", "missing", "sub",
+        ]
+        .iter()
+        .filter_map(|p| ClaimPath::parse(p).ok())
+        .collect();
+        let v = claim_values(&c, "00u1", paths.iter());
         let expected: Vec<(&str, &str)> = vec![
             ("admin", "true"),
             ("level", "3"),

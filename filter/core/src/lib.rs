@@ -7,6 +7,8 @@
 pub mod bearer;
 pub mod cache;
 pub mod callout;
+pub mod claim_rules;
+pub mod claims;
 pub mod client_key;
 pub mod config;
 pub mod cookies;

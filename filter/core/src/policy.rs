@@ -1,27 +1,45 @@
 //! Who may pass where. `policies` pick rules by host and path prefix (first match wins, no match:
-//! the top-level options); the rules (`email_domains`, `allowed_emails`, `allowed_groups`) are
-//! checked on every request against the session or bearer token, so a change applies at once.
+//! the top-level options); the rules (`email_domains`, `allowed_emails`, `allowed_groups`,
+//! `allowed_claims`, `allowed_roles`) are checked on every request against the session or bearer
+//! token, so a change applies at once.
+
+use std::sync::Arc;
 
 use serde::Deserialize;
 
+use crate::claim_rules::{compile_claims, compile_roles, ClaimRule, RawClaimRule};
+use crate::claims::ClaimPath;
 use crate::cookies::host_without_port;
+use crate::identity::RuleClaims;
 
 /// Why a signed-in user is refused. The status is 403; the session is kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Denial {
     EmailDomain,
     Email,
     Group,
+    /// An `allowed_claims` or `allowed_roles` rule, by where it is configured.
+    Claim(Arc<str>),
 }
 
 impl Denial {
-    pub fn code(self) -> &'static str {
+    pub fn code(&self) -> &'static str {
         match self {
             Self::EmailDomain => "email_domain_not_allowed",
             Self::Email => "email_not_allowed",
             Self::Group => "group_not_allowed",
+            Self::Claim(_) => "claim_not_allowed",
         }
     }
+}
+
+/// Who a rule is checked against: a session's or a bearer token's identity.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    pub email: &'a str,
+    pub groups: &'a [String],
+    /// The values of the claims the rules read.
+    pub claims: &'a RuleClaims,
 }
 
 /// The rules of one place (a policy, or the top level).
@@ -33,6 +51,10 @@ pub struct Rules {
     pub allowed_emails: Vec<String>,
     /// When not empty, one of these groups is needed.
     pub allowed_groups: Vec<String>,
+    /// `allowed_claims`: each must hold.
+    pub claims: Vec<ClaimRule>,
+    /// `allowed_roles`: one of the roles is needed.
+    pub roles: Option<ClaimRule>,
     /// The provider whose sessions and tokens count here (its position; 0: `default`).
     pub provider: usize,
 }
@@ -67,22 +89,49 @@ pub fn groups_allowed(allowed: &[String], groups: &[String]) -> bool {
 }
 
 impl Rules {
-    pub fn authorize(&self, email: &str, groups: &[String]) -> Result<(), Denial> {
+    /// Rules that only restrict email domains (`*`: anyone).
+    pub fn domains(email_domains: Vec<String>) -> Self {
+        Self {
+            email_domains,
+            allowed_emails: Vec::new(),
+            allowed_groups: Vec::new(),
+            claims: Vec::new(),
+            roles: None,
+            provider: 0,
+        }
+    }
+
+    pub fn authorize(&self, who: &Subject<'_>) -> Result<(), Denial> {
         if self.allowed_emails.is_empty() {
-            if !email_domain_allowed(&self.email_domains, email) {
+            if !email_domain_allowed(&self.email_domains, who.email) {
                 return Err(Denial::EmailDomain);
             }
         } else if !self
             .allowed_emails
             .iter()
-            .any(|e| e.eq_ignore_ascii_case(email))
+            .any(|e| e.eq_ignore_ascii_case(who.email))
         {
             return Err(Denial::Email);
         }
-        if !groups_allowed(&self.allowed_groups, groups) {
+        if !groups_allowed(&self.allowed_groups, who.groups) {
             return Err(Denial::Group);
         }
-        Ok(())
+        match self
+            .claims
+            .iter()
+            .chain(&self.roles)
+            .find(|r| !r.holds(who.claims))
+        {
+            Some(failed) => Err(Denial::Claim(failed.name.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn claim_paths(&self) -> impl Iterator<Item = &ClaimPath> {
+        self.claims
+            .iter()
+            .chain(&self.roles)
+            .flat_map(|r| r.paths())
     }
 }
 
@@ -119,10 +168,10 @@ impl<'a> RuleSet<'a> {
     }
 
     /// The first denial among the places, or `Ok` when every one allows the user.
-    pub fn authorize(&self, email: &str, groups: &[String]) -> Result<(), Denial> {
+    pub fn authorize(&self, who: &Subject<'_>) -> Result<(), Denial> {
         std::iter::once(self.first)
             .chain(self.more.iter().copied())
-            .try_for_each(|r| r.authorize(email, groups))
+            .try_for_each(|r| r.authorize(who))
     }
 
     /// The one provider of every place, or `None` when readings of the path fall under places
@@ -158,6 +207,12 @@ pub struct RawPolicy {
     allowed_emails: Option<Vec<String>>,
     #[serde(default)]
     allowed_groups: Option<Vec<String>>,
+    /// Rules on any claim; each must hold (replaces the top-level `allowed_claims`).
+    #[serde(default)]
+    allowed_claims: Option<Vec<RawClaimRule>>,
+    /// One of these Keycloak roles (`role`, `client:role`) is needed.
+    #[serde(default)]
+    allowed_roles: Option<Vec<String>>,
     /// The `id` of the provider whose sessions count here (default: `default`).
     #[serde(default)]
     provider: Option<String>,
@@ -192,6 +247,8 @@ struct Policy {
 pub struct Policies {
     policies: Vec<Policy>,
     default: Rules,
+    /// Every claim path a rule reads, each once: what sessions and bearer tokens record.
+    claim_paths: Vec<ClaimPath>,
 }
 
 /// Normalizes email domains, and says which are invalid.
@@ -248,6 +305,90 @@ fn provider_index(id: Option<&str>, providers: &[&str], fail: &mut impl FnMut(St
     })
 }
 
+impl Policy {
+    /// One `policies` entry, at index `i`; fields it leaves out come from the top level.
+    fn compile(
+        i: usize,
+        p: RawPolicy,
+        default: &Rules,
+        providers: &[&str],
+        fail: &mut impl FnMut(String),
+    ) -> Self {
+        if p.hosts.is_empty() {
+            fail(
+                "hosts is empty; name at least one host (\"app.example.com\" or \"*.example.com\")"
+                    .into(),
+            );
+        }
+        let hosts = host_patterns(&p.hosts, fail);
+        if let Some(prefix) = &p.path_prefix {
+            if !prefix.starts_with('/') || prefix.contains(['?', '#']) {
+                fail(format!(
+                    "path_prefix {prefix:?} must start with '/' and hold no query"
+                ));
+            }
+        }
+        let rules_given = p.email_domains.is_some()
+            || p.allowed_emails.is_some()
+            || p.allowed_groups.is_some()
+            || p.allowed_claims.is_some()
+            || p.allowed_roles.is_some();
+        if p.skip_auth && rules_given {
+            fail("skip_auth: true makes the place public; remove email_domains, allowed_emails, allowed_groups, allowed_claims and allowed_roles, or skip_auth".into());
+        }
+        let provider = provider_index(p.provider.as_deref(), providers, fail);
+        if p.skip_auth && p.provider.is_some() {
+            fail("skip_auth: true makes the place public; a provider there is never asked".into());
+        }
+        let email_domains = match p.email_domains.map(email_domains) {
+            None => default.email_domains.clone(),
+            Some(Ok(d)) => d,
+            Some(Err(e)) => {
+                fail(format!("email_domains {e}"));
+                Vec::new()
+            }
+        };
+        let claims = match p.allowed_claims {
+            None => default.claims.clone(),
+            Some(raw) => compile_claims(raw, &format!("policies[{i}].allowed_claims"))
+                .unwrap_or_else(|problems| {
+                    problems.into_iter().for_each(&mut *fail);
+                    Vec::new()
+                }),
+        };
+        let roles = match p.allowed_roles {
+            None => default.roles.clone(),
+            Some(raw) => compile_roles(raw, &format!("policies[{i}].allowed_roles"))
+                .unwrap_or_else(|e| {
+                    fail(format!("allowed_roles: {e}"));
+                    None
+                }),
+        };
+        Self {
+            hosts,
+            path_prefix: p.path_prefix,
+            skip_auth: p.skip_auth,
+            rules: Rules {
+                email_domains,
+                allowed_emails: p.allowed_emails.map_or_else(
+                    || default.allowed_emails.clone(),
+                    |v| {
+                        v.into_iter()
+                            .map(|e| e.trim().to_ascii_lowercase())
+                            .collect()
+                    },
+                ),
+                allowed_groups: p
+                    .allowed_groups
+                    .unwrap_or_else(|| default.allowed_groups.clone()),
+                claims,
+                roles,
+                provider,
+            },
+        }
+    }
+}
+
 impl Policies {
     /// Compiles `policies`; each problem is `(index, message)`. Fields a policy leaves out come
     /// from the top level.
@@ -261,64 +402,36 @@ impl Policies {
         let mut policies = Vec::new();
         for (i, p) in raw.into_iter().enumerate() {
             let mut fail = |m: String| problems.push((i, m));
-            if p.hosts.is_empty() {
-                fail("hosts is empty; name at least one host (\"app.example.com\" or \"*.example.com\")".into());
-            }
-            let hosts = host_patterns(&p.hosts, &mut fail);
-            if let Some(prefix) = &p.path_prefix {
-                if !prefix.starts_with('/') || prefix.contains(['?', '#']) {
-                    fail(format!(
-                        "path_prefix {prefix:?} must start with '/' and hold no query"
-                    ));
-                }
-            }
-            let rules_given = p.email_domains.is_some()
-                || p.allowed_emails.is_some()
-                || p.allowed_groups.is_some();
-            if p.skip_auth && rules_given {
-                fail("skip_auth: true makes the place public; remove email_domains, allowed_emails and allowed_groups, or skip_auth".into());
-            }
-            let provider = provider_index(p.provider.as_deref(), providers, &mut fail);
-            if p.skip_auth && p.provider.is_some() {
-                fail(
-                    "skip_auth: true makes the place public; a provider there is never asked"
-                        .into(),
-                );
-            }
-            let email_domains = match p.email_domains.map(email_domains) {
-                None => default.email_domains.clone(),
-                Some(Ok(d)) => d,
-                Some(Err(e)) => {
-                    fail(format!("email_domains {e}"));
-                    Vec::new()
-                }
-            };
-            policies.push(Policy {
-                hosts,
-                path_prefix: p.path_prefix,
-                skip_auth: p.skip_auth,
-                rules: Rules {
-                    email_domains,
-                    allowed_emails: p
-                        .allowed_emails
-                        .map(|v| {
-                            v.into_iter()
-                                .map(|e| e.trim().to_ascii_lowercase())
-                                .collect()
-                        })
-                        .unwrap_or_else(|| default.allowed_emails.clone()),
-                    allowed_groups: p
-                        .allowed_groups
-                        .unwrap_or_else(|| default.allowed_groups.clone()),
-                    provider,
-                },
-            });
+            policies.push(Policy::compile(i, p, &default, providers, &mut fail));
         }
-        if problems.is_empty() {
-            Ok(Self { policies, default })
-        } else {
-            Err(problems)
+        if !problems.is_empty() {
+            return Err(problems);
         }
+        let mut claim_paths: Vec<ClaimPath> = std::iter::once(&default)
+            .chain(policies.iter().map(|p| &p.rules))
+            .flat_map(Rules::claim_paths)
+            .cloned()
+            .collect();
+        claim_paths.sort();
+        claim_paths.dedup();
+        Ok(Self {
+            policies,
+            default,
+            claim_paths,
+        })
+    }
+
+    /// Every claim path a rule reads.
+    pub fn claim_paths(&self) -> &[ClaimPath] {
+        &self.claim_paths
+    }
+
+    /// Whether values recorded with a session hold every path the rules read now (a session
+    /// from before a rule on a new claim was configured does not).
+    pub fn records_every_claim(&self, recorded: &RuleClaims) -> bool {
+        self.claim_paths
+            .iter()
+            .all(|p| recorded.contains_key(p.as_str()))
     }
 
     /// The provider at a host and path: the first policy that matches (exactly), else
@@ -404,10 +517,9 @@ mod tests {
 
     fn rules(domains: &[&str], emails: &[&str], groups: &[&str]) -> Rules {
         Rules {
-            email_domains: v(domains),
             allowed_emails: v(emails),
             allowed_groups: v(groups),
-            provider: 0,
+            ..Rules::domains(v(domains))
         }
     }
 
@@ -444,20 +556,91 @@ mod tests {
         assert!(!groups_allowed(&v(&["admins"]), &[]));
     }
 
+    fn who<'a>(email: &'a str, groups: &'a [String], claims: &'a RuleClaims) -> Subject<'a> {
+        Subject {
+            email,
+            groups,
+            claims,
+        }
+    }
+
+    const NO_CLAIMS: &RuleClaims = &RuleClaims::new();
+
     #[test]
     fn allowed_emails_replace_the_domain_check() {
         let r = rules(&["*"], &["boss@example.com"], &[]);
-        assert_eq!(r.authorize("Boss@Example.com", &[]), Ok(()));
-        assert_eq!(r.authorize("alice@example.com", &[]), Err(Denial::Email));
+        assert_eq!(
+            r.authorize(&who("Boss@Example.com", &[], NO_CLAIMS)),
+            Ok(())
+        );
+        assert_eq!(
+            r.authorize(&who("alice@example.com", &[], NO_CLAIMS)),
+            Err(Denial::Email)
+        );
         let r = rules(&["example.com"], &[], &["admins"]);
         assert_eq!(
-            r.authorize("a@other.org", &v(&["admins"])),
+            r.authorize(&who("a@other.org", &v(&["admins"]), NO_CLAIMS)),
             Err(Denial::EmailDomain)
         );
         assert_eq!(
-            r.authorize("a@example.com", &v(&["users"])),
+            r.authorize(&who("a@example.com", &v(&["users"]), NO_CLAIMS)),
             Err(Denial::Group)
         );
+    }
+
+    #[test]
+    fn claim_rules_are_inherited_or_replaced_by_a_policy_and_a_denial_names_the_rule() {
+        let top = compile_claims(
+            serde_json::from_value(
+                serde_json::json!([{"claim": "realm_access.roles", "any_of": ["staff"]}]),
+            )
+            .unwrap_or_default(),
+            "allowed_claims",
+        )
+        .unwrap_or_default();
+        let default = Rules {
+            claims: top,
+            ..rules(&["*"], &[], &[])
+        };
+        let p = Policies::compile(
+            serde_json::from_value(serde_json::json!([
+                {"hosts": ["admin.test"], "allowed_roles": ["admin", "app:owner"]},
+                {"hosts": ["ops.test"], "allowed_claims": [{"claim": "tier", "all_of": ["gold"]}]},
+                {"hosts": ["app.test"]},
+            ]))
+            .unwrap_or_default(),
+            default,
+            &["default"],
+        )
+        .unwrap_or_else(|e| unreachable!("{e:?}"));
+        let paths: Vec<&str> = p.claim_paths().iter().map(ClaimPath::as_str).collect();
+        assert_eq!(
+            paths,
+            ["realm_access.roles", "resource_access.app.roles", "tier"]
+        );
+        let staff: RuleClaims = serde_json::from_value(serde_json::json!(
+            {"realm_access.roles": ["staff"], "resource_access.app.roles": [], "tier": []}
+        ))
+        .unwrap_or_default();
+        let verdict = |host: &str, claims: &RuleClaims| match access(&p, host, "/") {
+            Access::Rules(set) => set.authorize(&who("a@x.io", &[], claims)),
+            Access::Public => unreachable!(),
+        };
+        assert_eq!(verdict("app.test", &staff), Ok(()));
+        assert_eq!(
+            verdict("admin.test", &staff),
+            Err(Denial::Claim("policies[0].allowed_roles".into()))
+        );
+        assert_eq!(
+            verdict("ops.test", &staff),
+            Err(Denial::Claim("policies[1].allowed_claims[0]".into()))
+        );
+        assert_eq!(
+            verdict("app.test", NO_CLAIMS),
+            Err(Denial::Claim("allowed_claims[0]".into()))
+        );
+        assert!(p.records_every_claim(&staff));
+        assert!(!p.records_every_claim(NO_CLAIMS));
     }
 
     /// The access for a path read every way servers may read it, without skip routes.
@@ -518,7 +701,9 @@ mod tests {
         ]))
         .unwrap_or_else(|e| unreachable!("{e:?}"));
         let admin = |a: Access<'_>| match a {
-            Access::Rules(set) => set.authorize("a@x.io", &v(&["everyone"])) == Err(Denial::Group),
+            Access::Rules(set) => {
+                set.authorize(&who("a@x.io", &v(&["everyone"]), NO_CLAIMS)) == Err(Denial::Group)
+            }
             Access::Public => false,
         };
         for path in [

@@ -47,6 +47,9 @@ pub struct Session {
     /// Values of the claims `claim_headers` names.
     #[serde(rename = "k", default, skip_serializing_if = "BTreeMap::is_empty")]
     pub claims: BTreeMap<String, String>,
+    /// Values of the claims `allowed_claims` and `allowed_roles` read.
+    #[serde(rename = "v", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rule_claims: crate::identity::RuleClaims,
     #[serde(rename = "c")]
     pub created_at: UnixTime,
     #[serde(rename = "x")]
@@ -119,6 +122,9 @@ pub enum SessionError {
     Expired,
     /// No request carried it for `session_idle_timeout`.
     Idle,
+    /// Sealed before a rule on a claim it did not record was configured: a new login records
+    /// it.
+    Outdated,
 }
 
 impl SessionError {
@@ -128,6 +134,7 @@ impl SessionError {
             Self::Unreadable => "session_unreadable",
             Self::Expired => "session_expired",
             Self::Idle => "session_idle",
+            Self::Outdated => "session_outdated",
         }
     }
 }
@@ -355,6 +362,7 @@ pub(crate) mod tests {
             groups: vec!["admins".into(), "everyone".into()],
             preferred_username: "alice".into(),
             claims: BTreeMap::new(),
+            rule_claims: BTreeMap::new(),
             created_at: now,
             expires_at: now + 3600,
             refreshed_at: now,

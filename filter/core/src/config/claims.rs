@@ -1,9 +1,11 @@
 //! Which claims carry the identity (`oidc_email_claim`, `oidc_groups_claim`, `user_id_claim`):
-//! a provider's own, as each provider names its claims.
+//! a provider's own, as each provider names its claims; each a name or a dotted path into
+//! nested claims (`realm_access.roles`).
 
 use serde::Deserialize;
 
 use super::Check;
+use crate::claims::ClaimPath;
 
 #[derive(Debug, Default, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -16,22 +18,22 @@ pub(super) struct RawClaims {
 /// Which claims carry the identity.
 #[derive(Debug, Clone)]
 pub struct ClaimNames {
-    pub email: String,
-    pub groups: String,
-    pub user_id: String,
+    pub email: ClaimPath,
+    pub groups: ClaimPath,
+    pub user_id: ClaimPath,
 }
 
 pub(super) fn build(raw: RawClaims, check: &mut Check) -> Option<ClaimNames> {
     let mut claim = |key: &str, v: Option<String>, default: &str| {
         let v = v.unwrap_or_else(|| default.to_string());
-        if v.is_empty() {
-            check.fail(key, "is empty");
-        }
-        v
+        ClaimPath::parse(&v).map_err(|e| check.fail(key, e)).ok()
     };
+    let email = claim("oidc_email_claim", raw.oidc_email_claim, "email");
+    let groups = claim("oidc_groups_claim", raw.oidc_groups_claim, "groups");
+    let user_id = claim("user_id_claim", raw.user_id_claim, "sub");
     Some(ClaimNames {
-        email: claim("oidc_email_claim", raw.oidc_email_claim, "email"),
-        groups: claim("oidc_groups_claim", raw.oidc_groups_claim, "groups"),
-        user_id: claim("user_id_claim", raw.user_id_claim, "sub"),
+        email: email?,
+        groups: groups?,
+        user_id: user_id?,
     })
 }

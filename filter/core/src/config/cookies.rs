@@ -123,14 +123,6 @@ pub(super) fn build(
     if expire.is_zero() {
         check.fail("cookie_expire", "must be greater than 0");
     }
-    let idle_timeout = check.duration(
-        "session_idle_timeout",
-        raw.session_idle_timeout,
-        Duration::ZERO,
-    );
-    if !idle_timeout.is_zero() && idle_timeout < Duration::from_secs(1) {
-        check.fail("session_idle_timeout", "must be 0 (off) or at least 1s");
-    }
     let session_cache_size = raw.session_cache_size.unwrap_or(DEFAULT_SESSION_CACHE);
     if session_cache_size > MAX_SESSION_CACHE {
         check.fail(
@@ -146,7 +138,7 @@ pub(super) fn build(
         httponly: raw.cookie_httponly.unwrap_or(true),
         samesite,
         expire,
-        idle_timeout: (!idle_timeout.is_zero()).then_some(idle_timeout),
+        idle_timeout: idle_timeout(raw.session_idle_timeout, check),
         secret: secret?,
         previous_secrets,
         session_cache_size,
@@ -230,6 +222,15 @@ fn prefix_rules(check: &mut Check, name: &str, secure: bool, domains: &[String],
             format!("{name:?} has the __Host- prefix, which needs cookie_path \"/\""),
         );
     }
+}
+
+/// `session_idle_timeout`: `None` when off (`0`, the default); at least a second.
+fn idle_timeout(raw: Option<String>, check: &mut Check) -> Option<Duration> {
+    let timeout = check.duration("session_idle_timeout", raw, Duration::ZERO);
+    if !timeout.is_zero() && timeout < Duration::from_secs(1) {
+        check.fail("session_idle_timeout", "must be 0 (off) or at least 1s");
+    }
+    (!timeout.is_zero()).then_some(timeout)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::Check;
+use crate::claims::ClaimPath;
 
 #[derive(Debug, Default, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -27,7 +28,7 @@ pub struct HeaderSettings {
     pub pass_access_token: bool,
     pub set_authorization_header: bool,
     /// (header name in lower case, claim name).
-    pub claim_headers: Vec<(String, String)>,
+    pub claim_headers: Vec<(String, ClaimPath)>,
     pub allow_unverified_email: bool,
 }
 
@@ -45,7 +46,7 @@ pub(super) fn build(raw: RawHeaders, check: &mut Check) -> Option<HeaderSettings
 }
 
 /// Header name → claim name; names must be HTTP tokens and not ones HTTP itself needs.
-fn claim_headers(raw: BTreeMap<String, String>, check: &mut Check) -> Vec<(String, String)> {
+fn claim_headers(raw: BTreeMap<String, String>, check: &mut Check) -> Vec<(String, ClaimPath)> {
     let mut out = Vec::new();
     for (header, claim) in raw {
         let h = header.to_ascii_lowercase();
@@ -56,10 +57,13 @@ fn claim_headers(raw: BTreeMap<String, String>, check: &mut Check) -> Vec<(Strin
             h.as_str(),
             "host" | "cookie" | "content-length" | "transfer-encoding" | "connection"
         ) || h.starts_with(':');
-        if !token || reserved || claim.is_empty() {
+        if !token || reserved {
             check.fail("claim_headers", format!("{header:?}: {claim:?} must map a header name (not {h:?} reserved by HTTP) to a claim name"));
-        } else {
-            out.push((h, claim));
+            continue;
+        }
+        match ClaimPath::parse(&claim) {
+            Ok(path) => out.push((h, path)),
+            Err(e) => check.fail("claim_headers", format!("{header:?}: {e}")),
         }
     }
     out

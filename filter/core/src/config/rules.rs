@@ -1,10 +1,11 @@
 //! Who may pass where: the top-level authorization rules (`email_domains`, `allowed_emails`,
-//! `allowed_groups`), the `policies` by host and path (compiled in `policy`), the routes that
+//! `allowed_groups`, `allowed_claims`, `allowed_roles`), the `policies` by host and path (compiled in `policy`), the routes that
 //! need no login or get 401 instead of a redirect, and where redirects may go.
 
 use serde::Deserialize;
 
 use super::Check;
+use crate::claim_rules::{compile_claims, compile_roles, RawClaimRule};
 use crate::policy::{Policies, RawPolicy, Rules};
 use crate::redirect::Whitelist;
 use crate::routes::{RouteError, Routes};
@@ -15,6 +16,8 @@ pub(super) struct RawRules {
     email_domains: Option<Vec<String>>,
     allowed_groups: Option<Vec<String>>,
     allowed_emails: Option<Vec<String>>,
+    allowed_claims: Option<Vec<RawClaimRule>>,
+    allowed_roles: Option<Vec<String>>,
     policies: Option<Vec<RawPolicy>>,
     whitelist_domains: Option<Vec<String>>,
     api_routes: Option<Vec<String>>,
@@ -44,8 +47,19 @@ pub(super) fn build(raw: RawRules, providers: &[&str], check: &mut Check) -> Opt
             Vec::new()
         }
     };
+    let claims = compile_claims(raw.allowed_claims.unwrap_or_default(), "allowed_claims")
+        .unwrap_or_else(|problems| {
+            problems
+                .into_iter()
+                .for_each(|p| check.fail("allowed_claims", p));
+            Vec::new()
+        });
+    let roles = compile_roles(raw.allowed_roles.unwrap_or_default(), "allowed_roles")
+        .unwrap_or_else(|e| {
+            check.fail("allowed_roles", e);
+            None
+        });
     let default_rules = Rules {
-        email_domains,
         allowed_emails: raw
             .allowed_emails
             .unwrap_or_default()
@@ -53,7 +67,9 @@ pub(super) fn build(raw: RawRules, providers: &[&str], check: &mut Check) -> Opt
             .map(|e| e.trim().to_ascii_lowercase())
             .collect(),
         allowed_groups: raw.allowed_groups.unwrap_or_default(),
-        provider: 0,
+        claims,
+        roles,
+        ..Rules::domains(email_domains)
     };
     let policies = Policies::compile(raw.policies.unwrap_or_default(), default_rules, providers)
         .map_err(|problems| {
@@ -104,6 +120,17 @@ mod tests {
             ("api_routes", json!(["("]), "not a valid regular expression"),
             ("email_domains", json!([]), "refuse everybody"),
             ("whitelist_domains", json!(["a:b"]), "invalid port"),
+            (
+                "allowed_claims",
+                json!([{"claim": "roles", "any_of": ["a"], "all_of": ["b"]}]),
+                "allowed_claims[0]: give either any_of or all_of",
+            ),
+            (
+                "allowed_claims",
+                json!([{"claim": "realm_access..roles", "any_of": ["a"]}]),
+                "empty name between dots",
+            ),
+            ("allowed_roles", json!(["app:"]), "\"client:role\""),
         ];
         assert_each_refused(&cases);
     }

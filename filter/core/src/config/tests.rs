@@ -70,9 +70,10 @@ fn minimal_config_gets_oauth2_proxy_defaults() {
             && !c.default_provider().login.sign_out_at_idp
     );
     assert!(!c.headers.pass_user_headers);
-    assert_eq!(c.default_provider().claims.email, "email");
-    assert_eq!(c.default_provider().claims.groups, "groups");
-    assert_eq!(c.default_provider().claims.user_id, "sub");
+    let claims = &c.default_provider().claims;
+    assert_eq!(claims.email.as_str(), "email");
+    assert_eq!(claims.groups.as_str(), "groups");
+    assert_eq!(claims.user_id.as_str(), "sub");
     assert!(c.headers.set_xauthrequest);
     assert!(!c.headers.pass_access_token && !c.headers.set_authorization_header);
     assert_eq!(

@@ -8,7 +8,8 @@ use super::{App, Decision, Forward, Forwarding, Gate, Outcome, Request};
 use crate::bearer::{verify_bearer, BearerError, BearerIdentity, TrustedIssuer};
 use crate::env::{Env, UnixTime};
 use crate::headers::{plan_identity, Principal};
-use crate::policy::{Access, RuleSet};
+use crate::identity::ClaimReading;
+use crate::policy::{Access, RuleSet, Subject};
 use crate::provider::Keys;
 use crate::secret::BearerToken;
 
@@ -77,20 +78,12 @@ impl Gate {
         if let Some(id) = cached {
             return Ok(id);
         }
-        let names: Vec<String> = self
-            .config
-            .headers
-            .claim_headers
-            .iter()
-            .map(|(_, c)| c.clone())
-            .collect();
-        let id = verify_bearer(
-            token,
-            &self.trusted(app, keys),
-            &app.cfg.claims,
-            &names,
-            now,
-        )?;
+        let reading = ClaimReading {
+            names: &app.cfg.claims,
+            headers: &self.config.headers.claim_headers,
+            rules: self.config.rules.policies.claim_paths(),
+        };
+        let id = verify_bearer(token, &self.trusted(app, keys), &reading, now)?;
         if id.email_verified == Some(false) && !self.config.headers.allow_unverified_email {
             return Err(BearerError::EmailUnverified);
         }
@@ -161,7 +154,12 @@ impl Gate {
             }
             Err(e) => return Decision::Respond(self.reply(req, Outcome::BearerRejected(e))),
         };
-        if let Err(denial) = rules.authorize(&id.email, &id.groups) {
+        let subject = Subject {
+            email: &id.email,
+            groups: &id.groups,
+            claims: &id.rule_claims,
+        };
+        if let Err(denial) = rules.authorize(&subject) {
             return Decision::Respond(self.reply(req, Outcome::Denied(denial)));
         }
         let who = Principal {

@@ -241,6 +241,7 @@ impl Outcome {
             Self::Denied(Denial::EmailDomain) => w(403, "Forbidden", "Your email domain is not allowed to use this application."),
             Self::Denied(Denial::Email) => w(403, "Forbidden", "Your account is not allowed to use this application."),
             Self::Denied(Denial::Group) => w(403, "Forbidden", "You are not in a group that may use this application."),
+            Self::Denied(Denial::Claim(_)) => w(403, "Forbidden", "Your account does not meet a rule of this application."),
             Self::NotReady => w(503, "Service Unavailable",
                 "Sign-in is starting up: the identity provider's configuration is not loaded yet. Please try again in a moment."),
             Self::LoginFailed(e) => e.wording(),
@@ -352,6 +353,13 @@ impl Gate {
         signed_in_as: Option<&str>,
     ) -> Response {
         let w = outcome.wording();
+        // A claim rule is named (where it is configured), never the claim's values.
+        let message = match &outcome {
+            Outcome::Denied(Denial::Claim(rule)) => {
+                Cow::Owned(format!("{} Rule: {rule}.", w.message))
+            }
+            _ => Cow::Borrowed(w.message),
+        };
         let (start, sign_out) = (
             format!("{}/start", self.config.proxy_prefix()),
             format!("{}/sign_out", self.config.proxy_prefix()),
@@ -359,14 +367,14 @@ impl Gate {
         let page = Page {
             status: w.status,
             title: w.title,
-            message: w.message,
+            message: &message,
             signed_in_as,
             sign_out_url: signed_in_as.map(|_| sign_out.as_str()),
             retry_url: matches!(outcome, Outcome::LoginFailed(_)).then_some(start.as_str()),
             request_id: req.request_id,
         };
         let (content_type, body) = if self.is_api(req) {
-            let json = pages::json(outcome.code(), w.message, req.request_id);
+            let json = pages::json(outcome.code(), &message, req.request_id);
             ("application/json", json)
         } else {
             ("text/html; charset=utf-8", pages::html(&page))

@@ -8,9 +8,9 @@ use super::{App, Decision, Forward, Forwarding, Gate, Outcome, Request, Response
 use crate::cookies::{clear_cookie, domain_for, set_cookie, RequestCookies};
 use crate::env::{Entropy, EntropyError, Env};
 use crate::headers::{plan_anonymous, plan_identity, CookieRewrite};
-use crate::policy::{Access, RuleSet};
+use crate::policy::{Access, RuleSet, Subject};
 use crate::routes::{path_only, readings};
-use crate::session::Session;
+use crate::session::{Session, SessionError};
 
 impl Gate {
     /// Who may pass: public when every reading of the path is public (a `skip_auth` policy or a
@@ -100,7 +100,14 @@ impl Gate {
         ctx: Forwarding,
         env: &mut Env<'_>,
     ) -> Decision {
+        let policies = &self.config.rules.policies;
         let opened = match app.sessions.decode(cookies, env.now.secs()) {
+            Ok(o) if !policies.records_every_claim(&o.session.rule_claims) => {
+                Err(SessionError::Outdated)
+            }
+            other => other,
+        };
+        let opened = match opened {
             Ok(opened) => opened,
             Err(why) if self.is_api(req) => {
                 return Decision::Respond(self.reply(req, Outcome::Unauthenticated(why)))
@@ -142,7 +149,12 @@ impl Gate {
         ctx: Forwarding,
         set_cookies: Vec<String>,
     ) -> Decision {
-        match rules.authorize(&session.email, &session.groups) {
+        let subject = Subject {
+            email: &session.email,
+            groups: &session.groups,
+            claims: &session.rule_claims,
+        };
+        match rules.authorize(&subject) {
             Ok(()) => Decision::Forward(Forward {
                 plan: plan_identity(
                     &self.config,

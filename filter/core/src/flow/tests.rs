@@ -1562,6 +1562,7 @@ fn the_metric_names_the_same_reason_as_the_log_code() {
 }
 
 mod checks;
+mod claims;
 mod client_keys;
 mod idle;
 mod optional;

@@ -15,7 +15,7 @@ use crate::callout::{CallOut, CallResult};
 use crate::client_key::ASSERTION_TYPE;
 use crate::config::{ClientAuth, Endpoint};
 use crate::env::{Entropy, Env, UnixTime};
-use crate::identity::Identity;
+use crate::identity::{Identity, RuleClaims};
 use crate::jwt::{verify_id_token, Claims, IdTokenCheck, VerifyError};
 use crate::provider::Provider;
 use crate::secret::{AccessToken, IdToken, RefreshToken};
@@ -154,13 +154,14 @@ impl Gate {
 
     /// The claims `claim_headers` needs, kept in the session.
     pub(crate) fn claim_values(&self, claims: &Claims) -> BTreeMap<String, String> {
-        let names = self
-            .config
-            .headers
-            .claim_headers
-            .iter()
-            .map(|(_, c)| c.as_str());
+        let names = self.config.headers.claim_headers.iter().map(|(_, c)| c);
         crate::identity::claim_values(&claims.other, &claims.subject, names)
+    }
+
+    /// The claims the authorization rules read, kept in the session.
+    pub(crate) fn rule_values(&self, claims: &Claims) -> RuleClaims {
+        let paths = self.config.rules.policies.claim_paths().iter();
+        crate::identity::rule_values(&claims.other, &claims.subject, paths)
     }
 
     /// The identity a verified ID token gives, under the configured rules.
@@ -193,6 +194,7 @@ impl Gate {
             groups: Vec::new(),
             preferred_username: String::new(),
             claims: Default::default(),
+            rule_claims: Default::default(),
             created_at: now,
             expires_at: now.saturating_add(self.config.cookie.expire.as_secs()),
             refreshed_at: now,
@@ -220,7 +222,7 @@ impl Gate {
         let mut s = old.clone();
         if let Some((_, claims)) = verified {
             // Sessions sealed before `sub` was kept carry it as the user id by default.
-            let known = if old.sub.is_empty() && app.cfg.claims.user_id == "sub" {
+            let known = if old.sub.is_empty() && app.cfg.claims.user_id.as_str() == "sub" {
                 &old.user
             } else {
                 &old.sub
@@ -249,6 +251,7 @@ impl Gate {
                 (id.user, id.email, id.groups, id.preferred_username);
             s.sub = claims.subject.clone();
             s.claims = self.claim_values(claims);
+            s.rule_claims = self.rule_values(claims);
             s.tokens_expire_at = Some(claims.expires_at);
             // Kept only when a header or the IdP logout (id_token_hint) needs it.
             if self.config.headers.set_authorization_header || app.cfg.login.sign_out_at_idp {

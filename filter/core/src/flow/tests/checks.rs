@@ -14,7 +14,7 @@ impl World {
     }
 
     /// Carries a refresh due at `now` through to its decision, keeping the cookies it sets.
-    fn refresh_at(&mut self, now: UnixTime, extra: serde_json::Value) -> Decision {
+    pub(super) fn refresh_at(&mut self, now: UnixTime, extra: serde_json::Value) -> Decision {
         let (_, pending) = self.refresh_call(now);
         let body = self.refresh_body_at(now, extra);
         let d = self.resume(
@@ -30,7 +30,7 @@ impl World {
     }
 }
 
-fn with_refresh(extra: serde_json::Value) -> World {
+pub(super) fn with_refresh(extra: serde_json::Value) -> World {
     let mut v = minimal();
     v["cookie_refresh"] = json!("1h");
     if let (Some(m), Some(e)) = (v.as_object_mut(), extra.as_object()) {
@@ -148,7 +148,7 @@ fn bearer_world() -> World {
     world_with(v)
 }
 
-fn access_token(idp: &TestIdp, extra: serde_json::Value) -> String {
+pub(super) fn access_token(idp: &TestIdp, extra: serde_json::Value) -> String {
     let mut claims = TestIdp::claims(extra).with_audience("api://default");
     claims.nonce = None;
     idp.rs256(claims)
