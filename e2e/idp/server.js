@@ -373,7 +373,6 @@ function makeProvider() {
           if (use === 'id_token') {
             for (const k of ID_TOKEN_OMITS) delete claims[k];
           }
-          if (use === 'userinfo' && userinfoSub !== undefined) claims.sub = userinfoSub;
           return claims;
         },
       };
@@ -431,6 +430,14 @@ function makeProvider() {
 
 function installProvider() {
   provider = makeProvider();
+  // oidc-provider always answers UserInfo for the token's account; POST /__test/userinfo-sub
+  // makes it answer for another `sub`, as a broken or hostile provider could.
+  provider.use(async (ctx, next) => {
+    await next();
+    if (userinfoSub !== undefined && ctx.path.endsWith('/v1/userinfo') && ctx.body && typeof ctx.body === 'object') {
+      ctx.body = { ...ctx.body, sub: userinfoSub };
+    }
+  });
   providerCallback = provider.callback();
 }
 

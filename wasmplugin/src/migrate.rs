@@ -62,6 +62,7 @@ fn option_for(flag: &str) -> Option<(&'static str, Shape)> {
         "login-url" => ("login_url", Text),
         "redeem-url" => ("redeem_url", Text),
         "oidc-jwks-url" => ("oidc_jwks_url", Text),
+        "profile-url" => ("profile_url", Text),
         "prompt" => ("prompt", Text),
         "acr-values" => ("acr_values", Text),
         _ => return None,

@@ -66,6 +66,12 @@ mod tests {
             (json!({"skip_auth_routes": ["GET=^/x("]}), "skip_auth_routes: \"^/x(\" is not a valid regular expression"),
             (json!({"policies": [{"hosts": []}]}), "policies[0]: hosts is empty"),
             (json!({"cookie_secret_env": null, "cookie_secret": "short"}), "cookie_secret: "),
+            (json!({"session_idle_timeout": "500ms"}), "session_idle_timeout: must be 0 (off) or at least 1s"),
+            (json!({"allowed_claims": [{"claim": "roles"}]}), "allowed_claims: allowed_claims[0]: give either any_of or all_of"),
+            (json!({"policies": [{"hosts": ["a.example"], "allowed_claims": [{"claim": "a..b", "any_of": ["x"]}]}]}), "policies[0]: policies[0].allowed_claims[0]: claim \"a..b\" has an empty name"),
+            (json!({"allowed_roles": [":admin"]}), "allowed_roles: \":admin\" must be"),
+            (json!({"oidc_groups_claim": "realm_access..roles"}), "oidc_groups_claim: \"realm_access..roles\" has an empty name"),
+            (json!({"oidc_userinfo": "sometimes"}), "oidc_userinfo: \"sometimes\" must be"),
         ];
         for (overrides, expected) in cases {
             let mut config = minimal();
@@ -89,6 +95,24 @@ mod tests {
             );
         }
         assert!(check(&minimal()).is_empty());
+        let mut full = minimal();
+        for (k, v) in json!({
+            "session_idle_timeout": "15m",
+            "oidc_groups_claim": "realm_access.roles",
+            "claim_headers": {"X-Tenant": "org.tenant"},
+            "allowed_claims": [{"claim": "resource_access.app.roles", "all_of": ["a", "b"]}],
+            "allowed_roles": ["admin", "app:editor"],
+            "oidc_userinfo": "always",
+            "profile_url": "https://dev-123456.okta.com/oauth2/default/v1/userinfo",
+            "policies": [{"hosts": ["a.example"], "allowed_roles": ["ops"]}],
+        })
+        .as_object()
+        .cloned()
+        .unwrap_or_default()
+        {
+            full[k] = v;
+        }
+        assert_eq!(check(&full).len(), 0, "{:?}", check(&full));
     }
 
     #[test]

@@ -231,6 +231,7 @@ mod tests {
             email: path("email"),
             groups: path("groups"),
             user_id: path("sub"),
+            userinfo: crate::config::UserInfoMode::WhenMissing,
         }
     }
 

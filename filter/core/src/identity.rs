@@ -88,6 +88,7 @@ mod tests {
             email: path("email"),
             groups: path("groups"),
             user_id: path("sub"),
+            userinfo: crate::config::UserInfoMode::WhenMissing,
         }
     }
 
@@ -110,6 +111,7 @@ mod tests {
             email: path("upn"),
             groups: path("roles"),
             user_id: path("email"),
+            userinfo: crate::config::UserInfoMode::WhenMissing,
         };
         let c = claims(json!({"upn": "b@x.io", "email": "e@x.io", "roles": "admin"}));
         let id = Identity::from_claims("00u2", &c, &custom);

@@ -24,6 +24,8 @@ pub struct Provider {
     pub end_session_endpoint: Option<Url>,
     /// RFC 9126's `pushed_authorization_request_endpoint`.
     pub par_endpoint: Option<Endpoint>,
+    /// OIDC Core §5.3's UserInfo endpoint (`profile_url` without discovery).
+    pub userinfo_endpoint: Option<Endpoint>,
     /// `id_token_signing_alg_values_supported` that this filter can verify.
     pub algorithms: Vec<Algorithm>,
     pub scopes_supported: Vec<String>,
@@ -83,6 +85,8 @@ struct Discovery {
     #[serde(default)]
     pushed_authorization_request_endpoint: Option<String>,
     #[serde(default)]
+    userinfo_endpoint: Option<String>,
+    #[serde(default)]
     id_token_signing_alg_values_supported: Option<Vec<String>>,
     #[serde(default)]
     scopes_supported: Vec<String>,
@@ -98,6 +102,7 @@ struct Endpoints {
     jwks_endpoint: Endpoint,
     end_session_endpoint: Option<Url>,
     par_endpoint: Option<Endpoint>,
+    userinfo_endpoint: Option<Endpoint>,
     algorithms: Vec<Algorithm>,
     scopes_supported: Vec<String>,
     iss_parameter_supported: bool,
@@ -146,6 +151,10 @@ fn parse_discovery(
             Some(e) => Some(endpoint("pushed_authorization_request_endpoint", &e)?),
             None => None,
         },
+        userinfo_endpoint: match d.userinfo_endpoint {
+            Some(e) => Some(endpoint("userinfo_endpoint", &e)?),
+            None => None,
+        },
         algorithms,
         scopes_supported: d.scopes_supported,
         iss_parameter_supported: d.authorization_response_iss_parameter_supported,
@@ -185,6 +194,8 @@ pub struct ProviderLoader {
     cluster: Option<String>,
     timeout: Duration,
     refresh: Duration,
+    /// `profile_url`, which replaces the discovered UserInfo endpoint.
+    profile: Option<Endpoint>,
     /// Shared-data key prefix, per issuer and metadata source.
     prefix: String,
     endpoints: Option<Endpoints>,
@@ -229,6 +240,7 @@ impl ProviderLoader {
                     jwks_endpoint: jwks.clone(),
                     end_session_endpoint: None,
                     par_endpoint: None,
+                    userinfo_endpoint: None,
                     // Without discovery, the common asymmetric algorithms are accepted.
                     algorithms: vec![Algorithm::RS256, Algorithm::ES256],
                     scopes_supported: Vec::new(),
@@ -244,6 +256,7 @@ impl ProviderLoader {
             cluster: settings.idp_cluster.clone(),
             timeout: settings.idp_timeout,
             refresh: settings.jwks_refresh,
+            profile: settings.profile_url.clone(),
             prefix: format!("oidc-gate/v1/{source_id}"),
             endpoints,
             provider: None,
@@ -429,6 +442,7 @@ impl ProviderLoader {
             jwks_endpoint: e.jwks_endpoint.clone(),
             end_session_endpoint: e.end_session_endpoint.clone(),
             par_endpoint: e.par_endpoint.clone(),
+            userinfo_endpoint: self.profile.clone().or_else(|| e.userinfo_endpoint.clone()),
             algorithms: e.algorithms.clone(),
             scopes_supported: e.scopes_supported.clone(),
             iss_parameter_supported: e.iss_parameter_supported,

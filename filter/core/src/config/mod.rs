@@ -15,7 +15,7 @@ mod providers;
 mod rules;
 
 pub use bearer::{BearerSettings, ExtraIssuer};
-pub use claims::ClaimNames;
+pub use claims::{ClaimNames, UserInfoMode};
 pub use client::{ClientAuth, ClientSettings};
 pub use cookies::{CookieSettings, SameSite};
 pub use headers::HeaderSettings;

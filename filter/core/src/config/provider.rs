@@ -21,6 +21,7 @@ pub(super) struct RawProvider {
     login_url: Option<String>,
     redeem_url: Option<String>,
     oidc_jwks_url: Option<String>,
+    profile_url: Option<String>,
     oidc_jwks_refresh: Option<String>,
     idp_cluster: Option<String>,
     idp_timeout: Option<String>,
@@ -90,6 +91,8 @@ pub struct ProviderSettings {
     pub idp_cluster: Option<String>,
     pub idp_timeout: Duration,
     pub jwks_refresh: Duration,
+    /// `profile_url`: the UserInfo endpoint, instead of discovery's `userinfo_endpoint`.
+    pub profile_url: Option<Endpoint>,
 }
 
 pub(super) fn build(raw: RawProvider, check: &mut Check) -> Option<ProviderSettings> {
@@ -117,6 +120,10 @@ pub(super) fn build(raw: RawProvider, check: &mut Check) -> Option<ProviderSetti
     } else {
         discovery(&raw, &issuer, idp_cluster.as_deref(), check)
     };
+    let profile_url = raw
+        .profile_url
+        .as_deref()
+        .and_then(|u| check.endpoint("profile_url", u, idp_cluster.as_deref()));
     let (idp_timeout, jwks_refresh) = timing(raw, check);
     Some(ProviderSettings {
         issuer,
@@ -124,6 +131,7 @@ pub(super) fn build(raw: RawProvider, check: &mut Check) -> Option<ProviderSetti
         idp_cluster,
         idp_timeout,
         jwks_refresh,
+        profile_url,
     })
 }
 

@@ -1,22 +1,23 @@
 //! The callback: the state is checked against the flow's cookie, the code is exchanged at the
-//! token endpoint, the ID token is verified and the session cookie is set. A token signed with a
-//! key the filter has not seen yet waits for one JWKS refetch.
+//! token endpoint, the ID token is verified (then, when it lacks claims, UserInfo is asked: see
+//! `userinfo`) and the session cookie is set. A token signed with a key the filter has not seen
+//! yet waits for one JWKS refetch.
 
 use url::form_urlencoded;
 
 use super::protocol::{Call, Pending};
 use super::request::Origin;
 use super::tokens::{parse_token_response, TokenResponse};
+use super::userinfo::PendingUserInfo;
 use super::{safe_code, App, Decision, Gate, LoginError, Outcome, Request, Response};
 use crate::callout::{CallOut, CallResult};
 use crate::config::SameSite;
 use crate::cookies::RequestCookies;
 use crate::env::{EntropyError, Env};
-use crate::jwt::VerifyError;
+use crate::jwt::{Claims, VerifyError};
 use crate::login::{LoginState, LoginStateError};
 use crate::pages;
 use crate::provider::Provider;
-use crate::session::Session;
 
 /// A code exchange waiting for the token endpoint (then, maybe, for a JWKS refetch). Moved into
 /// each step, so it is handled once.
@@ -178,12 +179,12 @@ impl Gate {
         }
     }
 
-    /// Verifies the tokens and completes the login: seal the session, go back where it started.
-    /// An unknown key is worth one JWKS refetch.
+    /// Verifies the tokens and completes the login (after UserInfo, when the ID token lacks
+    /// claims). An unknown key is worth one JWKS refetch.
     pub(super) fn complete_login(&self, mut pending: PendingLogin, env: &mut Env<'_>) -> Decision {
         let app = self.app(pending.app);
-        let session = match self.login_session(app, &pending, env) {
-            Ok(s) => s,
+        let claims = match self.login_claims(app, &pending, env) {
+            Ok(c) => c,
             Err(LoginError::IdToken(VerifyError::UnknownKey)) if !pending.keys_refetched => {
                 pending.keys_refetched = true;
                 let loader = env.providers.main_loader(app.index).unwrap_or(0);
@@ -195,6 +196,41 @@ impl Gate {
                     None => self.complete_login(pending, env),
                 };
             }
+            Err(e) => return Decision::Respond(self.login_error(&pending, e)),
+        };
+        let call = pending
+            .tokens
+            .as_ref()
+            .and_then(|tokens| self.userinfo_call(app, tokens, &claims, env));
+        match call {
+            Some(call) => Decision::Call(Call {
+                call,
+                then: PendingUserInfo::login(pending, claims),
+            }),
+            None => self.finish_login(pending, &claims, env),
+        }
+    }
+
+    /// Seals the session the tokens and their verified claims give, and goes back where the
+    /// login started.
+    pub(super) fn finish_login(
+        &self,
+        pending: PendingLogin,
+        claims: &Claims,
+        env: &mut Env<'_>,
+    ) -> Decision {
+        let app = self.app(pending.app);
+        let session = match &pending.tokens {
+            Some(
+                tokens @ TokenResponse {
+                    id_token: Some(id_token),
+                    ..
+                },
+            ) => self.new_session(app, tokens, id_token, claims, env.now.secs(), env.rng),
+            _ => Err(LoginError::TokenResponseInvalid),
+        };
+        let session = match session {
+            Ok(s) => s,
             Err(e) => return Decision::Respond(self.login_error(&pending, e)),
         };
         let host = &pending.origin.host;
@@ -242,20 +278,20 @@ impl Gate {
     }
 
     /// The login failed: its page, and its flow cookie deleted.
-    fn login_error(&self, pending: &PendingLogin, e: LoginError) -> Response {
+    pub(super) fn login_error(&self, pending: &PendingLogin, e: LoginError) -> Response {
         let cleared = self.clear_cookies([pending.login_cookie.as_str()], &pending.origin.host);
         self.reply(&pending.origin.request(), Outcome::LoginFailed(e))
             .with_cookies(cleared.collect::<Vec<_>>())
     }
 
-    /// The session a login's tokens give: the ID token verified with the login's nonce, the
-    /// authentication level asked for, then the same rules as every refresh.
-    fn login_session(
+    /// The claims of a login's ID token: verified with the login's nonce, at the
+    /// authentication level asked for.
+    fn login_claims(
         &self,
         app: &App,
         pending: &PendingLogin,
         env: &mut Env<'_>,
-    ) -> Result<Session, LoginError> {
+    ) -> Result<Claims, LoginError> {
         let tokens = pending
             .tokens
             .as_ref()
@@ -278,6 +314,6 @@ impl Gate {
                 return Err(LoginError::AcrNotSatisfied);
             }
         }
-        self.new_session(app, tokens, id_token, &claims, env.now.secs(), env.rng)
+        Ok(claims)
     }
 }

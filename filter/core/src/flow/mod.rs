@@ -15,6 +15,7 @@ mod refresh;
 mod request;
 mod signed_in;
 mod tokens;
+mod userinfo;
 
 pub use bearer::PendingBearer;
 pub use callback::PendingLogin;
@@ -24,6 +25,7 @@ pub use protocol::{Call, Decision, Forward, Pending};
 pub use refresh::{PendingRefresh, REFRESH_SETTLE};
 pub use request::Request;
 pub use tokens::CLOCK_SKEW_SECS;
+pub use userinfo::PendingUserInfo;
 
 pub(crate) use request::Forwarding;
 

@@ -89,6 +89,12 @@ pub enum LoginError {
     /// The PAR endpoint refused the request or answered without a `request_uri` (HTTP status,
     /// OAuth error code).
     ParRefused(u16, String),
+    /// The UserInfo endpoint did not answer with JSON claims (unreachable, refused the access
+    /// token, a signed answer).
+    UserInfoFailed,
+    /// The UserInfo endpoint answered for another `sub` than the ID token's (OIDC Core
+    /// §5.3.2).
+    UserInfoSubjectMismatch,
 }
 
 impl LoginError {
@@ -112,6 +118,8 @@ impl LoginError {
             Self::SubjectChanged => "sub_changed",
             Self::ParUnavailable => "par_unavailable",
             Self::ParRefused(..) => "par_refused",
+            Self::UserInfoFailed => "userinfo_failed",
+            Self::UserInfoSubjectMismatch => "userinfo_sub_mismatch",
         }
     }
 
@@ -130,7 +138,8 @@ impl LoginError {
                 "This sign-in was not started in this browser, or was already used. Please try again."),
             Self::AcrNotSatisfied => (403,
                 "The sign-in did not use the authentication level this application requires (for example a second factor)."),
-            Self::SubjectChanged => (403, "The identity provider answered for another user. Please sign in again."),
+            Self::SubjectChanged | Self::UserInfoSubjectMismatch => (403, "The identity provider answered for another user. Please sign in again."),
+            Self::UserInfoFailed => (502, "The identity provider's user information could not be read."),
             Self::EmailUnverified => (403, "Your email address is not verified at the identity provider."),
             Self::IdToken(VerifyError::NonceMismatch) => (403, "The identity provider's answer could not be verified."),
             Self::IdpUnreachable | Self::ParUnavailable | Self::ParRefused(..) => (503, "The identity provider is unavailable. Please try again in a moment."),

@@ -7,6 +7,7 @@ use super::bearer::PendingBearer;
 use super::callback::PendingLogin;
 use super::par::PendingPar;
 use super::refresh::PendingRefresh;
+use super::userinfo::PendingUserInfo;
 use super::{Gate, LoginError, Outcome, Response};
 use crate::callout::{CallOut, CallResult};
 use crate::env::{Env, Note};
@@ -62,6 +63,8 @@ pub enum Pending {
     Metadata(usize, Fetch),
     /// A login's pushed authorization request (RFC 9126).
     Par(Box<PendingPar>),
+    /// A login or refresh whose ID token lacks claims, asking the UserInfo endpoint.
+    UserInfo(Box<PendingUserInfo>),
 }
 
 impl Pending {
@@ -73,6 +76,7 @@ impl Pending {
             Self::Refresh(p) => p.app(),
             Self::BearerKeys(_, p) => p.app(),
             Self::Par(p) => p.app,
+            Self::UserInfo(p) => p.app(),
             Self::Metadata(loader, _) => providers.owner(*loader),
         }
     }
@@ -82,6 +86,7 @@ impl Pending {
         match self {
             Self::CodeExchange(_) | Self::Refresh(_) => "token",
             Self::Par(_) => "par",
+            Self::UserInfo(_) => "userinfo",
             Self::LoginKeys(_) | Self::BearerKeys(..) | Self::Metadata(_, Fetch::Jwks) => "jwks",
             Self::Metadata(_, Fetch::Discovery) => "discovery",
         }
@@ -180,6 +185,10 @@ impl Gate {
             Pending::Par(p) => {
                 let app = p.app;
                 self.pushed(*p, result, env).of(app)
+            }
+            Pending::UserInfo(p) => {
+                let app = p.app();
+                self.resume_userinfo(*p, result, env).of(app)
             }
             Pending::Metadata(loader, fetch) => self.metadata(loader, fetch, result, env),
         }

@@ -10,12 +10,13 @@ use url::form_urlencoded;
 
 use super::protocol::{Call, Pending};
 use super::request::Origin;
-use super::tokens::parse_token_response;
+use super::tokens::{parse_token_response, TokenResponse};
+use super::userinfo::PendingUserInfo;
 use super::{App, Decision, Forwarding, Gate, LoginError, Outcome, Request};
 use crate::callout::CallResult;
 use crate::cookies::RequestCookies;
 use crate::env::{Env, UnixTime};
-use crate::jwt::VerifyError;
+use crate::jwt::{Claims, VerifyError};
 use crate::policy::Access;
 use crate::session::Session;
 use crate::shared::{claim, settle, Claim};
@@ -118,33 +119,84 @@ impl Gate {
         })
     }
 
-    /// The token endpoint answered a refresh.
-    /// A refresh's answer; on an optional-login route, a user the refreshed session no longer
-    /// allows passes without identity instead of getting 403.
+    /// The token endpoint answered a refresh. On an optional-login route, a user the refreshed
+    /// session no longer admits goes on without identity.
     pub(super) fn resume_refresh(
         &self,
         pending: PendingRefresh,
         result: CallResult<'_>,
         env: &mut Env<'_>,
     ) -> Decision {
-        let origin = &pending.origin;
-        let optional = self
-            .optional_route(&origin.method, &origin.path)
-            .then(|| pending.ctx.clone());
+        let optional = self.optional_ctx(&pending);
         let d = self.refreshed(pending, result, env);
+        self.or_optional(d, optional)
+    }
+
+    fn optional_ctx(&self, pending: &PendingRefresh) -> Option<Forwarding> {
+        let origin = &pending.origin;
+        self.optional_route(&origin.method, &origin.path)
+            .then(|| pending.ctx.clone())
+    }
+
+    fn or_optional(&self, d: Decision, optional: Option<Forwarding>) -> Decision {
         match optional {
             Some(ctx) => self.or_anonymous(d, ctx),
             None => d,
         }
     }
 
+    /// The refreshed session, or UserInfo first when the new ID token lacks claims.
     fn refreshed(
         &self,
         pending: PendingRefresh,
         result: CallResult<'_>,
         env: &mut Env<'_>,
     ) -> Decision {
-        match self.refreshed_tokens(&pending, result, env) {
+        let (pending, tokens, claims) = match self.refresh_answer(&pending, result, env) {
+            Err(e) => return self.settle_refresh(pending, Err(e), env),
+            Ok((tokens, None)) => (pending, tokens, None),
+            Ok((tokens, Some(claims))) => {
+                let app = self.app(pending.app);
+                if let Some(call) = self.userinfo_call(app, &tokens, &claims, env) {
+                    return Decision::Call(Call {
+                        call,
+                        then: PendingUserInfo::refresh(pending, tokens, claims),
+                    });
+                }
+                (pending, tokens, Some(claims))
+            }
+        };
+        let session = self.refreshed_identity(&pending, &tokens, claims.as_ref(), env.now.secs());
+        self.settle_refresh(pending, session, env)
+    }
+
+    /// UserInfo answered after a refresh (`merged`: its claims are in `claims`). A failed
+    /// UserInfo fails the refresh: nothing new is taken without the claims it should carry.
+    pub(super) fn refreshed_with(
+        &self,
+        pending: PendingRefresh,
+        tokens: TokenResponse,
+        claims: Claims,
+        merged: Result<(), LoginError>,
+        env: &mut Env<'_>,
+    ) -> Decision {
+        let optional = self.optional_ctx(&pending);
+        let now = env.now.secs();
+        let session =
+            merged.and_then(|()| self.refreshed_identity(&pending, &tokens, Some(&claims), now));
+        let d = self.settle_refresh(pending, session, env);
+        self.or_optional(d, optional)
+    }
+
+    /// Settles the lease with the refresh's result: the request goes on with the new session,
+    /// or the session ends, or (IdP down, slow or failing) it goes on as it was.
+    fn settle_refresh(
+        &self,
+        pending: PendingRefresh,
+        session: Result<Session, LoginError>,
+        env: &mut Env<'_>,
+    ) -> Decision {
+        match session {
             Ok(session) => {
                 settle(env.store, &pending.lease_key, env.now, true, REFRESH_SETTLE);
                 self.go_on_refreshed(pending, session, env)
@@ -167,16 +219,15 @@ impl Gate {
         }
     }
 
-    /// The session the token endpoint's answer gives: its ID token verified (no nonce on
-    /// refresh, OIDC Core §12.2; everything else as at login) and for the same user.
-    fn refreshed_tokens(
+    /// The token endpoint's answer to a refresh, with its ID token's claims verified (no nonce
+    /// on refresh, OIDC Core §12.2; everything else as at login).
+    fn refresh_answer(
         &self,
         pending: &PendingRefresh,
         result: CallResult<'_>,
         env: &mut Env<'_>,
-    ) -> Result<Session, LoginError> {
+    ) -> Result<(TokenResponse, Option<Claims>), LoginError> {
         let tokens = parse_token_response(result)?;
-        let now = env.now.secs();
         let app = self.app(pending.app);
         let claims = match tokens.id_token.as_ref() {
             Some(id_token) => {
@@ -185,14 +236,26 @@ impl Gate {
                     .main(app.index, env.store)
                     .ok_or(LoginError::IdpUnreachable)?;
                 let claims = self
-                    .verify(app, id_token.expose(), &provider, None, now)
+                    .verify(app, id_token.expose(), &provider, None, env.now.secs())
                     .map_err(LoginError::IdToken)?;
-                Some((id_token, claims))
+                Some(claims)
             }
             None => None,
         };
-        let verified = claims.as_ref().map(|(t, c)| (*t, c));
-        self.refreshed_session(app, &pending.session, &tokens, verified, now)
+        Ok((tokens, claims))
+    }
+
+    /// The session the refresh gives, for the same user.
+    fn refreshed_identity(
+        &self,
+        pending: &PendingRefresh,
+        tokens: &TokenResponse,
+        claims: Option<&Claims>,
+        now: UnixTime,
+    ) -> Result<Session, LoginError> {
+        let verified = tokens.id_token.as_ref().zip(claims);
+        let app = self.app(pending.app);
+        self.refreshed_session(app, &pending.session, tokens, verified, now)
     }
 
     /// The request goes on with the refreshed session, judged by its rules again (a user
@@ -228,7 +291,9 @@ impl Gate {
         let tokens_valid = session.tokens_expire_at.is_some_and(|t| t > now);
         match e {
             LoginError::ExchangeRefused(_, code) if code == "invalid_grant" => !tokens_valid,
-            LoginError::EmailUnverified | LoginError::SubjectChanged => true,
+            LoginError::EmailUnverified
+            | LoginError::SubjectChanged
+            | LoginError::UserInfoSubjectMismatch => true,
             LoginError::IdToken(VerifyError::UnknownKey) => false,
             LoginError::IdToken(_) => true,
             _ => false,

@@ -1569,3 +1569,4 @@ mod optional;
 mod par;
 mod protocol;
 mod providers;
+mod userinfo;
