@@ -14,6 +14,7 @@ use super::tokens::{parse_token_response, TokenResponse};
 use super::userinfo::PendingUserInfo;
 use super::{App, Decision, Forwarding, Gate, LoginError, Outcome, Request};
 use crate::callout::CallResult;
+use crate::config::UserInfoMode;
 use crate::cookies::RequestCookies;
 use crate::env::{Env, UnixTime};
 use crate::jwt::{Claims, VerifyError};
@@ -90,10 +91,16 @@ impl Gate {
             return fallback;
         };
         let lease_key = self.lease_key(app, &session);
+        // Long enough for the token call-out and, when the claims may need it, UserInfo's.
+        let calls = match app.cfg.claims.userinfo {
+            UserInfoMode::Never => 1,
+            UserInfoMode::WhenMissing | UserInfoMode::Always => 2,
+        };
         let hold = app
             .cfg
             .provider
             .idp_timeout
+            .saturating_mul(calls)
             .saturating_add(Duration::from_secs(1));
         if claim(env.store, &lease_key, env.now, hold) != Claim::Won {
             return fallback;

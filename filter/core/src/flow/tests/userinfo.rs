@@ -258,3 +258,31 @@ fn profile_url_names_the_userinfo_endpoint_as_oauth2_proxy_does() {
     assert_eq!(header_of(&call, ":path"), Some("/oauth2/v1/userinfo"));
     assert_eq!(call.cluster, "outbound|443||dev-123456.okta.com");
 }
+
+#[test]
+fn the_refresh_lease_lasts_long_enough_for_the_userinfo_call_too() {
+    // idp_timeout is 5 s: one call-out's lease lapses after 6 s, two call-outs' after 11 s.
+    let mut v = minimal();
+    v["cookie_refresh"] = json!("1h");
+    let mut w = world_with_discovery(v.clone(), &discovery_with_userinfo());
+    let d = w.thin_login();
+    w.userinfo_answers(
+        d,
+        200,
+        json!({"sub": "00u-alice", "groups": ["admins"]}),
+        NOW,
+    );
+    let t = NOW + 3600;
+    let _refreshing = w.refresh_call(t);
+    let d = w.decide_at("/", HTML, t + 7);
+    assert!(
+        matches!(d, Decision::Forward(_)),
+        "no second refresh: {d:?}"
+    );
+
+    v["oidc_userinfo"] = json!("never");
+    let mut w = world_with(v);
+    w.login_with_refresh_token();
+    let _refreshing = w.refresh_call(t);
+    let _lapsed_so_refreshing_again = w.refresh_call(t + 7);
+}
