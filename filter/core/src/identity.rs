@@ -171,7 +171,17 @@ pub struct ClaimReading<'a> {
     pub rules: &'a [ClaimPath],
 }
 
-impl ClaimReading<'_> {
+impl<'a> ClaimReading<'a> {
+    /// Every claim path read from a token (`sub` aside, which is the token's subject).
+    pub fn paths(&self) -> impl Iterator<Item = &'a ClaimPath> + 'a {
+        let names = self.names;
+        [&names.email, &names.groups, &names.user_id]
+            .into_iter()
+            .chain(self.headers.iter().map(|(_, p)| p))
+            .chain(self.rules)
+            .filter(|p| p.as_str() != "sub")
+    }
+
     /// The header values and rule values of a token's claims.
     pub fn values(
         &self,

@@ -8,7 +8,6 @@ use super::{App, Decision, Forward, Forwarding, Gate, Outcome, Request};
 use crate::bearer::{verify_bearer, BearerError, BearerIdentity, TrustedIssuer};
 use crate::env::{Env, UnixTime};
 use crate::headers::{plan_identity, Principal};
-use crate::identity::ClaimReading;
 use crate::policy::{Access, RuleSet, Subject};
 use crate::provider::Keys;
 use crate::secret::BearerToken;
@@ -78,11 +77,7 @@ impl Gate {
         if let Some(id) = cached {
             return Ok(id);
         }
-        let reading = ClaimReading {
-            names: &app.cfg.claims,
-            headers: &self.config.headers.claim_headers,
-            rules: self.config.rules.policies.claim_paths(),
-        };
+        let reading = self.claim_reading(app);
         let id = verify_bearer(token, &self.trusted(app, keys), &reading, now)?;
         if id.email_verified == Some(false) && !self.config.headers.allow_unverified_email {
             return Err(BearerError::EmailUnverified);

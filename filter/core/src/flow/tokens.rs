@@ -3,8 +3,6 @@
 //! which claims and tokens are kept, expiry) cannot hold on one path and be forgotten on the
 //! other.
 
-use std::collections::BTreeMap;
-
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use serde::Deserialize;
@@ -15,7 +13,7 @@ use crate::callout::{CallOut, CallResult};
 use crate::client_key::ASSERTION_TYPE;
 use crate::config::{ClientAuth, Endpoint};
 use crate::env::{Entropy, Env, UnixTime};
-use crate::identity::{Identity, RuleClaims};
+use crate::identity::{ClaimReading, Identity};
 use crate::jwt::{verify_id_token, Claims, IdTokenCheck, VerifyError};
 use crate::provider::Provider;
 use crate::secret::{AccessToken, IdToken, RefreshToken};
@@ -152,16 +150,14 @@ impl Gate {
         )
     }
 
-    /// The claims `claim_headers` needs, kept in the session.
-    pub(crate) fn claim_values(&self, claims: &Claims) -> BTreeMap<String, String> {
-        let names = self.config.headers.claim_headers.iter().map(|(_, c)| c);
-        crate::identity::claim_values(&claims.other, &claims.subject, names)
-    }
-
-    /// The claims the authorization rules read, kept in the session.
-    pub(crate) fn rule_values(&self, claims: &Claims) -> RuleClaims {
-        let paths = self.config.rules.policies.claim_paths().iter();
-        crate::identity::rule_values(&claims.other, &claims.subject, paths)
+    /// What this provider's sessions and bearer tokens read from a verified token: the
+    /// identity's claims, `claim_headers`' and the authorization rules'.
+    pub(crate) fn claim_reading<'a>(&'a self, app: &'a App) -> ClaimReading<'a> {
+        ClaimReading {
+            names: &app.cfg.claims,
+            headers: &self.config.headers.claim_headers,
+            rules: self.config.rules.policies.claim_paths(),
+        }
     }
 
     /// The identity a verified ID token gives, under the configured rules.
@@ -250,8 +246,9 @@ impl Gate {
             (s.user, s.email, s.groups, s.preferred_username) =
                 (id.user, id.email, id.groups, id.preferred_username);
             s.sub = claims.subject.clone();
-            s.claims = self.claim_values(claims);
-            s.rule_claims = self.rule_values(claims);
+            (s.claims, s.rule_claims) = self
+                .claim_reading(app)
+                .values(&claims.subject, &claims.other);
             s.tokens_expire_at = Some(claims.expires_at);
             // Kept only when a header or the IdP logout (id_token_hint) needs it.
             if self.config.headers.set_authorization_header || app.cfg.login.sign_out_at_idp {

@@ -71,17 +71,6 @@ const KEPT: [&str; 9] = [
 ];
 
 impl Gate {
-    /// The claim paths the configuration reads from a token: the identity's, `claim_headers`'
-    /// and the authorization rules'.
-    fn read_paths<'a>(&'a self, app: &'a App) -> impl Iterator<Item = &'a ClaimPath> + 'a {
-        let names = &app.cfg.claims;
-        [&names.email, &names.groups, &names.user_id]
-            .into_iter()
-            .chain(self.config.headers.claim_headers.iter().map(|(_, p)| p))
-            .chain(self.config.rules.policies.claim_paths())
-            .filter(|p| p.as_str() != "sub")
-    }
-
     /// The UserInfo call-out, when the mode asks for it and it can be made (the provider is
     /// loaded with the endpoint, and the token answer has an access token).
     pub(super) fn userinfo_call(
@@ -95,7 +84,8 @@ impl Gate {
             UserInfoMode::Never => false,
             UserInfoMode::Always => true,
             UserInfoMode::WhenMissing => self
-                .read_paths(app)
+                .claim_reading(app)
+                .paths()
                 .any(|p| matches!(p.find(&claims.other), None | Some(Value::Null))),
         };
         if !wanted {
@@ -121,7 +111,7 @@ impl Gate {
         let PendingUserInfo { after, mut claims } = pending;
         let always = app.cfg.claims.userinfo == UserInfoMode::Always;
         let merged = userinfo_claims(result, &claims.subject).map(|info| {
-            let paths: Vec<&ClaimPath> = self.read_paths(app).collect();
+            let paths: Vec<&ClaimPath> = self.claim_reading(app).paths().collect();
             merge(&mut claims.other, info, &paths, always);
         });
         match after {

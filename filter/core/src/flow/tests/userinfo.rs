@@ -52,6 +52,14 @@ impl World {
         )
     }
 
+    /// A thin login completed by UserInfo with the `admins` group.
+    fn thin_signed_in(&mut self) {
+        let d = self.thin_login();
+        let info = json!({"sub": "00u-alice", "groups": ["admins"]});
+        let r = reply(self.userinfo_answers(d, 200, info, NOW));
+        assert_eq!(r.status, 302, "{r:?}");
+    }
+
     /// UserInfo answers `body`; the reply is stored.
     fn userinfo_answers(
         &mut self,
@@ -184,13 +192,7 @@ fn after_a_refresh_userinfo_updates_the_groups_and_a_foreign_sub_ends_the_sessio
     v["cookie_refresh"] = json!("1h");
     v["allowed_groups"] = json!(["admins"]);
     let mut w = world_with_discovery(v, &discovery_with_userinfo());
-    let d = w.thin_login();
-    w.userinfo_answers(
-        d,
-        200,
-        json!({"sub": "00u-alice", "groups": ["admins"]}),
-        NOW,
-    );
+    w.thin_signed_in();
     let t = NOW + 3600;
     let refresh = |w: &mut World, t: UnixTime| {
         let (_, pending) = w.refresh_call(t);
@@ -265,13 +267,7 @@ fn the_refresh_lease_lasts_long_enough_for_the_userinfo_call_too() {
     let mut v = minimal();
     v["cookie_refresh"] = json!("1h");
     let mut w = world_with_discovery(v.clone(), &discovery_with_userinfo());
-    let d = w.thin_login();
-    w.userinfo_answers(
-        d,
-        200,
-        json!({"sub": "00u-alice", "groups": ["admins"]}),
-        NOW,
-    );
+    w.thin_signed_in();
     let t = NOW + 3600;
     let _refreshing = w.refresh_call(t);
     let d = w.decide_at("/", HTML, t + 7);
