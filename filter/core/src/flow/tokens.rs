@@ -59,7 +59,15 @@ pub(crate) fn parse_token_response(result: CallResult<'_>) -> Result<TokenRespon
             .unwrap_or_default();
         return Err(LoginError::ExchangeRefused(status, code));
     }
-    serde_json::from_slice(result.body).map_err(|_| LoginError::TokenResponseInvalid)
+    let tokens: TokenResponse =
+        serde_json::from_slice(result.body).map_err(|_| LoginError::TokenResponseInvalid)?;
+    // RFC 6749 A.12: an access token is VSCHARs (%x20-7E). It goes into headers as it is (the
+    // UserInfo call-out's `Authorization`), where a CR or LF would split them.
+    let vschars = |t: &AccessToken| t.expose().bytes().all(|b| (0x20..=0x7e).contains(&b));
+    if tokens.access_token.as_ref().is_some_and(|t| !vschars(t)) {
+        return Err(LoginError::TokenResponseInvalid);
+    }
+    Ok(tokens)
 }
 
 impl Gate {
@@ -268,5 +276,33 @@ impl Gate {
         // A login or a refresh is made for a request: activity.
         s.active_at = now;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(access_token: &str) -> Result<TokenResponse, LoginError> {
+        let body = serde_json::json!({"access_token": access_token, "token_type": "Bearer"});
+        parse_token_response(CallResult::ok(body.to_string().as_bytes()))
+    }
+
+    #[test]
+    fn an_access_token_that_could_split_a_header_makes_the_answer_invalid() {
+        assert!(parsed("eyJ.a-b_c~d+e/f= with space").is_ok());
+        for bad in [
+            "at\r\nx-injected: 1",
+            "at\nx",
+            "at\0",
+            "at\u{7f}",
+            "jeton-é",
+        ] {
+            assert_eq!(
+                parsed(bad).err(),
+                Some(LoginError::TokenResponseInvalid),
+                "{bad:?}"
+            );
+        }
     }
 }
